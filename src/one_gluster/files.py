@@ -1,0 +1,191 @@
+"""Files on the volume: staged writes renamed into place, sparse copies, and the 512-byte rule."""
+
+from __future__ import annotations
+
+import errno
+import os
+import secrets
+import shutil
+from typing import BinaryIO
+
+SECTOR = 512
+CHUNK = 1 << 20          # bytes read at a time
+BLOCK = 64 << 10         # granularity at which zeros become holes
+_ZERO_CHUNK = bytes(CHUNK)
+_ZERO_BLOCK = bytes(BLOCK)
+
+
+def pad_to_sector(path: str) -> None:
+    """Extend a file to the next multiple of 512 bytes (qcow2 ignores bytes past its last cluster)."""
+    size = os.stat(path).st_size
+    if size % SECTOR:
+        os.truncate(path, size + SECTOR - size % SECTOR)
+
+
+def fsync_path(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class Staging:
+    """Temporary files beside a final path; whatever is not committed is removed on exit.
+
+    Every write of the drivers goes through here: the final name appears only by an atomic rename
+    of a complete, fsync'ed file, so a failure or a kill never leaves a partial image at SOURCE.
+    """
+
+    def __init__(self, final: str) -> None:
+        self.final = final
+        self._dir, self._base = os.path.split(final)
+        self._temps: list[str] = []
+
+    def temp(self, tag: str = "part") -> str:
+        """A new temporary name in the final file's directory (same filesystem, so rename is atomic)."""
+        path = os.path.join(self._dir, f".{self._base}.{secrets.token_hex(4)}.{tag}")
+        self._temps.append(path)
+        return path
+
+    def commit(self, temp: str) -> None:
+        """fsync `temp` and rename it over the final name."""
+        fsync_path(temp)
+        os.replace(temp, self.final)
+        self._temps.remove(temp)
+
+    def __enter__(self) -> "Staging":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for path in self._temps:
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+
+
+def write_sparse(fd: int, offset: int, data: memoryview) -> int:
+    """Write `data` at `offset`, leaving every all-zero 64 KiB block as a hole; return bytes written."""
+    if len(data) == CHUNK and data == _ZERO_CHUNK:
+        return 0
+    written = 0
+    start = None                       # start of the current run of non-zero blocks
+    for pos in range(0, len(data), BLOCK):
+        block = data[pos:pos + BLOCK]
+        zero = block == (_ZERO_BLOCK if len(block) == BLOCK else bytes(len(block)))
+        if not zero and start is None:
+            start = pos
+        elif zero and start is not None:
+            written += os.pwrite(fd, data[start:pos], offset + start)
+            start = None
+    if start is not None:
+        written += _pwrite_all(fd, data[start:], offset + start)
+    return written
+
+
+def _pwrite_all(fd: int, data: memoryview, offset: int) -> int:
+    done = 0
+    while done < len(data):
+        done += os.pwrite(fd, data[done:], offset + done)
+    return done
+
+
+def _fill(src: BinaryIO, buf: bytearray) -> int:
+    """Read until `buf` is full or the stream ends; return how much was read."""
+    view = memoryview(buf)
+    got = 0
+    while got < len(buf):
+        n = src.readinto(view[got:])
+        if not n:
+            break
+        got += n
+    return got
+
+
+def copy_stream(src: BinaryIO, fd: int) -> int:
+    """Copy a sequential stream into `fd` sparsely; return the logical size copied."""
+    buf = bytearray(CHUNK)
+    offset = 0
+    while True:
+        n = _fill(src, buf)
+        if not n:
+            break
+        write_sparse(fd, offset, memoryview(buf)[:n])
+        offset += n
+        if n < CHUNK:
+            break
+    os.ftruncate(fd, offset)
+    return offset
+
+
+def _data_extents(fd: int, size: int):
+    """(start, end) of the data regions of a local file; the whole file where holes are not seen."""
+    pos = 0
+    while pos < size:
+        try:
+            start = os.lseek(fd, pos, os.SEEK_DATA)
+        except OSError as exc:
+            if exc.errno == errno.ENXIO:      # only a hole remains
+                return
+            yield pos, size                   # the filesystem cannot tell: treat all as data
+            return
+        end = os.lseek(fd, start, os.SEEK_HOLE)
+        yield start, end
+        pos = end
+
+
+def copy_file(src_path: str, fd: int) -> int:
+    """Copy a local file into `fd`, skipping its holes and its zero blocks; return its size."""
+    src = os.open(src_path, os.O_RDONLY)
+    try:
+        size = os.fstat(src).st_size
+        buf = bytearray(CHUNK)
+        view = memoryview(buf)
+        for start, end in _data_extents(src, size):
+            offset = start
+            while offset < end:
+                n = os.preadv(src, [view[:min(CHUNK, end - offset)]], offset)
+                if not n:
+                    break
+                write_sparse(fd, offset, view[:n])
+                offset += n
+        os.ftruncate(fd, size)
+        return size
+    finally:
+        os.close(src)
+
+
+def allocate(fd: int) -> None:
+    """Reserve every block of the file (for datastores that ask for SPARSE=no)."""
+    size = os.fstat(fd).st_size
+    if size:
+        os.posix_fallocate(fd, 0, size)
+
+
+def remove_tree(path: str) -> bool:
+    """Remove a file or a directory tree; return whether anything was there."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+        return True
+    try:
+        os.unlink(path)
+        return True
+    except FileNotFoundError:
+        return False
+
+
+def unique_name(directory: str, token_bytes: int = 16) -> str:
+    """A fresh name in `directory` that exists nowhere else on the volume (32 hex digits)."""
+    while True:
+        name = secrets.token_hex(token_bytes)
+        if not os.path.lexists(os.path.join(directory, name)):
+            return name
+
+
+def open_new(path: str, mode: int = 0o644) -> int:
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
+
+
+def ceil_mb(size_bytes: int) -> int:
+    return -(-size_bytes // (1 << 20))

@@ -1,0 +1,193 @@
+"""The documents oned sends, parsed with a hardened lxml parser into small typed objects."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass, field
+from typing import Optional
+
+from lxml import etree
+
+from .errors import RequestError
+
+# No entities, no DTD, no network, no huge trees: the request is data, never instructions.
+_PARSER = etree.XMLParser(
+    resolve_entities=False,
+    no_network=True,
+    load_dtd=False,
+    dtd_validation=False,
+    huge_tree=False,
+    remove_comments=True,
+    remove_pis=True,
+)
+
+YES = frozenset({"yes", "true", "1", "on"})
+
+
+def parse_xml(data: bytes, what: str = "request") -> etree._Element:
+    """Parse one XML document; a DOCTYPE or any syntax error is refused."""
+    try:
+        root = etree.fromstring(data, _PARSER)
+    except etree.XMLSyntaxError as exc:
+        raise RequestError(f"Malformed XML in the {what}: {exc}") from None
+    if root.getroottree().docinfo.doctype:
+        raise RequestError(f"Refusing a {what} with a DOCTYPE declaration")
+    return root
+
+
+def decode_base64_xml(payload: bytes | str, what: str = "request") -> etree._Element:
+    """Decode oned's base64 payload (one line, maybe padded with whitespace) and parse it."""
+    if isinstance(payload, str):
+        payload = payload.encode("ascii", "replace")
+    compact = b"".join(payload.split())
+    if not compact:
+        raise RequestError(f"Empty {what}: expected base64 XML from oned")
+    try:
+        data = base64.b64decode(compact, validate=True)
+    except (binascii.Error, ValueError):
+        raise RequestError(f"Malformed {what}: not valid base64") from None
+    return parse_xml(data, what)
+
+
+def _text(node: Optional[etree._Element], name: str, default: str = "") -> str:
+    if node is None:
+        return default
+    child = node.find(name)
+    if child is None or child.text is None:
+        return default
+    return child.text.strip()
+
+
+def _int(node: Optional[etree._Element], name: str, default: int) -> int:
+    value = _text(node, name)
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise RequestError(f"Malformed request: {name} is not a number: {value!r}") from None
+
+
+@dataclass(frozen=True)
+class Template:
+    """Single-valued attributes of an OpenNebula TEMPLATE element."""
+
+    values: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_element(cls, node: Optional[etree._Element]) -> "Template":
+        values: dict[str, str] = {}
+        if node is not None:
+            for child in node:
+                if isinstance(child.tag, str) and len(child) == 0:
+                    values[child.tag] = (child.text or "").strip()
+        return cls(values)
+
+    def get(self, name: str, default: str = "") -> str:
+        return self.values.get(name) or default
+
+    def flag(self, name: str, default: bool = False) -> bool:
+        value = self.values.get(name)
+        if not value:
+            return default
+        return value.lower() in YES
+
+
+# IMAGE/TYPE codes (Image.h)
+IMAGE_OS, IMAGE_CDROM, IMAGE_DATABLOCK = 0, 1, 2
+# DATASTORE/TYPE codes
+DS_IMAGE, DS_SYSTEM, DS_FILE = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class Image:
+    id: int
+    type: int
+    path: str
+    source: str
+    format: str
+    fs: str
+    size_mb: Optional[int]
+    target_snapshot: int
+    snapshot_ids: tuple[int, ...]
+    template: Template
+
+    @classmethod
+    def from_element(cls, node: etree._Element) -> "Image":
+        size = _text(node, "SIZE")
+        snaps = node.find("SNAPSHOTS")
+        ids = tuple(
+            int(s.findtext("ID")) for s in (snaps.findall("SNAPSHOT") if snaps is not None else [])
+            if (s.findtext("ID") or "").strip().isdigit()
+        )
+        return cls(
+            id=_int(node, "ID", -1),
+            type=_int(node, "TYPE", IMAGE_OS),
+            path=_text(node, "PATH"),
+            source=_text(node, "SOURCE"),
+            format=_text(node, "FORMAT"),
+            fs=_text(node, "FS"),
+            size_mb=_int(node, "SIZE", 0) if size else None,
+            target_snapshot=_int(node, "TARGET_SNAPSHOT", -1),
+            snapshot_ids=ids,
+            template=Template.from_element(node.find("TEMPLATE")),
+        )
+
+
+@dataclass(frozen=True)
+class Datastore:
+    id: int
+    name: str
+    base_path: str
+    type: int
+    ds_mad: str
+    tm_mad: str
+    template: Template
+
+    @classmethod
+    def from_element(cls, node: etree._Element) -> "Datastore":
+        return cls(
+            id=_int(node, "ID", -1),
+            name=_text(node, "NAME"),
+            base_path=_text(node, "BASE_PATH"),
+            type=_int(node, "TYPE", DS_IMAGE),
+            ds_mad=_text(node, "DS_MAD"),
+            tm_mad=_text(node, "TM_MAD"),
+            template=Template.from_element(node.find("TEMPLATE")),
+        )
+
+    def require_base_path(self) -> str:
+        if not self.base_path:
+            raise RequestError("The datastore has no BASE_PATH in the request")
+        return self.base_path
+
+
+@dataclass(frozen=True)
+class DsRequest:
+    """A `DS_DRIVER_ACTION_DATA` document."""
+
+    datastore: Datastore
+    image: Optional[Image]
+    datastore_location: str = ""
+    monitor_vm_disks: bool = False
+
+    @classmethod
+    def from_element(cls, root: etree._Element) -> "DsRequest":
+        if root.tag != "DS_DRIVER_ACTION_DATA":
+            raise RequestError(f"Unexpected request document <{root.tag}>, expected <DS_DRIVER_ACTION_DATA>")
+        ds = root.find("DATASTORE")
+        if ds is None:
+            raise RequestError("The request has no DATASTORE element")
+        img = root.find("IMAGE")
+        return cls(
+            datastore=Datastore.from_element(ds),
+            image=Image.from_element(img) if img is not None else None,
+            datastore_location=_text(root, "DATASTORE_LOCATION"),
+            monitor_vm_disks=_text(root, "MONITOR_VM_DISKS") == "1",
+        )
+
+    def require_image(self) -> Image:
+        if self.image is None:
+            raise RequestError("The request has no IMAGE element")
+        return self.image

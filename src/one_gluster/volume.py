@@ -1,0 +1,162 @@
+"""A gluster volume as the drivers see it: its servers, its name, and the FUSE mount that serves it.
+
+The mount guard lives here: before any write, `require_mount` proves that a path lies on a live
+`fuse.glusterfs` mount of the expected volume, so nothing ever lands on a bare local directory.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from typing import Optional
+
+from .errors import DriverError, RequestError
+from .request import Template
+
+DEFAULT_PORT = 24007
+FUSE_TYPE = "fuse.glusterfs"
+_VOLUME_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+@dataclass(frozen=True)
+class Server:
+    """One entry of GLUSTER_HOST: `name[:port]`, `[v6addr][:port]`."""
+
+    host: str
+    port: Optional[int] = None
+
+    @classmethod
+    def parse(cls, text: str) -> "Server":
+        text = text.strip()
+        if text.startswith("["):
+            end = text.find("]")
+            if end < 0:
+                raise RequestError(f"Malformed GLUSTER_HOST entry {text!r}")
+            host, rest = text[1:end], text[end + 1:]
+            port_text = rest[1:] if rest.startswith(":") else rest
+            if rest and not rest.startswith(":"):
+                raise RequestError(f"Malformed GLUSTER_HOST entry {text!r}")
+        elif text.count(":") == 1:
+            host, port_text = text.split(":")
+        else:
+            host, port_text = text, ""
+        if not host:
+            raise RequestError(f"Malformed GLUSTER_HOST entry {text!r}")
+        if not port_text:
+            return cls(host)
+        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+            raise RequestError(f"Malformed port in GLUSTER_HOST entry {text!r}")
+        return cls(host, int(port_text))
+
+    @property
+    def effective_port(self) -> int:
+        return self.port or DEFAULT_PORT
+
+
+def parse_servers(value: str) -> tuple[Server, ...]:
+    """GLUSTER_HOST is split on spaces, as OpenNebula core does: the first serves, the rest fail over."""
+    return tuple(Server.parse(item) for item in value.split())
+
+
+@dataclass(frozen=True)
+class Volume:
+    """GLUSTER_VOLUME (`name` or `name/subdir`) and GLUSTER_HOST of a datastore or disk."""
+
+    name: str
+    subdir: str
+    servers: tuple[Server, ...]
+
+    @classmethod
+    def from_template(cls, template: Template) -> "Volume":
+        value = template.get("GLUSTER_VOLUME").strip("/")
+        if not value:
+            raise RequestError("GLUSTER_VOLUME is not set in the datastore template")
+        name, _, subdir = value.partition("/")
+        if not _VOLUME_NAME.match(name) or ".." in subdir.split("/"):
+            raise RequestError(f"GLUSTER_VOLUME {value!r} is not a valid gluster volume name")
+        return cls(name, subdir.strip("/"), parse_servers(template.get("GLUSTER_HOST")))
+
+
+@dataclass(frozen=True)
+class Mount:
+    """One line of /proc/self/mountinfo."""
+
+    mount_point: str
+    fstype: str
+    source: str
+
+    @property
+    def volume_path(self) -> str:
+        """For a gluster mount `host:/vol/sub`, the path it exposes: `vol/sub`."""
+        return self.source.partition(":")[2].strip("/")
+
+    @property
+    def volume_name(self) -> str:
+        return self.volume_path.partition("/")[0]
+
+
+def _unescape(field: str) -> str:
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+
+
+def read_mounts(mountinfo: str = "/proc/self/mountinfo") -> list[Mount]:
+    mounts = []
+    with open(mountinfo, encoding="utf-8", errors="surrogateescape") as f:
+        for line in f:
+            left, _, right = line.partition(" - ")
+            fields, rest = left.split(), right.split()
+            if len(fields) >= 5 and len(rest) >= 2:
+                mounts.append(Mount(_unescape(fields[4]), rest[0], _unescape(rest[1])))
+    return mounts
+
+
+def mount_of(path: str, mounts: Optional[list[Mount]] = None) -> Mount:
+    """The mount that holds `path` (already resolved): the longest mount point above it, last wins."""
+    best: Optional[Mount] = None
+    for mount in mounts if mounts is not None else read_mounts():
+        mp = mount.mount_point
+        if path == mp or path.startswith(mp.rstrip("/") + "/"):
+            if best is None or len(mp) >= len(best.mount_point):
+                best = mount
+    if best is None:
+        raise DriverError(f"No mount holds {path}")
+    return best
+
+
+@dataclass(frozen=True)
+class MountedPath:
+    """A resolved path proven to be on a live gluster mount of the expected volume."""
+
+    path: str
+    mount: Mount
+
+    @property
+    def volume_path(self) -> str:
+        """The same place named inside the volume, as libgfapi names it (`vol/dir/file`)."""
+        rel = os.path.relpath(self.path, self.mount.mount_point)
+        return self.mount.volume_path if rel == "." else f"{self.mount.volume_path}/{rel}"
+
+
+def require_mount(path: str, volume: Volume) -> MountedPath:
+    """Prove that `path` is on a live FUSE mount of `volume`, or refuse with what to fix."""
+    real = os.path.realpath(path)
+    mount = mount_of(real)
+    if mount.fstype != FUSE_TYPE:
+        raise DriverError(
+            f"{path} is not on a GlusterFS mount (it is on {mount.mount_point}, type {mount.fstype}): "
+            f"mount gluster volume {volume.name} there first"
+        )
+    if mount.volume_name != volume.name:
+        raise DriverError(
+            f"{path} is on a mount of gluster volume {mount.volume_name!r} ({mount.source}), "
+            f"not of GLUSTER_VOLUME {volume.name!r}"
+        )
+    try:
+        os.statvfs(mount.mount_point)
+    except OSError as exc:
+        raise DriverError(
+            f"The gluster mount of {mount.source} at {mount.mount_point} is dead ({exc.strerror}): "
+            f"remount it (umount -l {mount.mount_point}; mount -t glusterfs {mount.source} {mount.mount_point})"
+        ) from None
+    return MountedPath(real, mount)
