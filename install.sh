@@ -10,6 +10,7 @@
 #                   or $ONE_LOCATION/lib/one-gluster/venv)
 #   --python PATH   use this interpreter, which already has one_gluster, instead of a virtualenv
 #   --no-packages   do not install Debian packages
+#   --with-lab      also install glusterfs-server, for the loopback lab volume (`one-gluster lab`, demo)
 #   -h, --help      this text
 set -euo pipefail
 
@@ -33,6 +34,7 @@ while [ $# -gt 0 ]; do
         --venv) VENV=$2; shift 2 ;;
         --python) PYTHON=$2; shift 2 ;;
         --no-packages) PACKAGES=no; shift ;;
+        --with-lab) APT_PACKAGES+=(glusterfs-server); shift ;;
         -h|--help) sed -n '2,/^set -e/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac

@@ -85,7 +85,7 @@ def snapshot_names(path: str) -> list[str]:
 def snapshot(path: str, op: str, name: str) -> None:
     """`op` is -c (create), -a (apply) or -d (delete) of internal snapshot `name`."""
     verb = {"-c": "Creating", "-a": "Reverting to", "-d": "Deleting"}[op]
-    run(QEMU_IMG, "snapshot", "-q", "-f", "qcow2", op, name, path, what=f"{verb} snapshot {name}")
+    run(QEMU_IMG, "snapshot", "-q", op, name, path, what=f"{verb} snapshot {name}")
     _finish(path, "qcow2")
 
 

@@ -1,0 +1,148 @@
+"""Shared fixtures: the installed drivers, the real loopback gluster volume, and oned's way of calling.
+
+oned itself is the one component no registry ships: the tests call the installed driver
+executables exactly as oned 6.8+ does (`<action> <id>`, the base64 DS_DRIVER_ACTION_DATA on
+stdin, documents with the fields and order of the captured fixtures, built by `onedsim`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import pytest
+
+from one_gluster import lab as labmod
+from one_gluster import onedsim
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = Path(os.environ.get("ONE_GLUSTER_FIXTURES", REPO.parent / "shared" / "fixtures" / "opennebula-7.5"))
+HOST = "127.0.1.1"
+VOLUME = "ogtest"
+
+
+@pytest.fixture(scope="session")
+def fixtures() -> Path:
+    if not FIXTURES.is_dir():
+        pytest.fail(f"The captured OpenNebula documents are missing: {FIXTURES}")
+    return FIXTURES
+
+
+@pytest.fixture(scope="session")
+def remotes(tmp_path_factory) -> Path:
+    """The drivers installed by install.sh into a remotes tree, running with this interpreter."""
+    root = tmp_path_factory.mktemp("remotes")
+    subprocess.run([str(REPO / "install.sh"), "--no-packages", "--python", sys.executable, "--remotes", str(root)],
+                   check=True, capture_output=True)
+    return root
+
+
+@pytest.fixture(scope="session")
+def glusterd():
+    """glusterd for the session: started if it does not run, and then stopped again."""
+    started = labmod.start_glusterd()
+    yield
+    if started:
+        labmod.stop_glusterd()
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory, glusterd) -> labmod.Lab:
+    """The test volume, FUSE-mounted as system datastore 100, image datastore 101 a symlink to it."""
+    root = tmp_path_factory.mktemp("lab")
+    datastores = root / "datastores"
+    volume = labmod.Lab(root=str(root), volume=VOLUME, host=HOST, mount_point=str(datastores / "100"))
+    volume.up()
+    (datastores / "101").symlink_to("100")
+    yield volume
+    volume.down()
+
+
+@dataclass
+class Called:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def plain_errors(self) -> list[str]:
+        """stderr lines oned turns into the object's ERROR (those without a log prefix)."""
+        return [line for line in self.stderr.splitlines()
+                if not line.startswith(("INFO:", "ERROR:", "WARN:", "DEBUG:"))]
+
+
+@dataclass
+class ImageDatastore:
+    """Datastore 101 as oned describes it, and the way oned calls its driver."""
+
+    remotes: Path
+    base_path: str
+    template: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def directory(self) -> Path:
+        return Path(os.path.realpath(self.base_path))
+
+    def node(self, **overrides: str):
+        return onedsim.datastore(101, self.base_path, {**self.template, **overrides})
+
+    def call(self, action: str, image=None, object_id: int = 0, ds_template: Optional[dict] = None,
+             extra: Optional[dict] = None, env: Optional[dict] = None) -> Called:
+        payload = onedsim.request(self.node(**(ds_template or {})), image, extra)
+        done = onedsim.call(str(self.remotes / "datastore" / "gluster" / action), object_id, payload, env)
+        return Called(done.returncode, done.stdout.decode(), done.stderr.decode())
+
+    def ok(self, action: str, image=None, **kwargs) -> str:
+        result = self.call(action, image, **kwargs)
+        assert result.returncode == 0, f"{action} failed: {result.stderr}"
+        return result.stdout
+
+    def entries(self) -> set[str]:
+        """Every name in the datastore directory, hidden staging files included."""
+        return set(os.listdir(self.directory))
+
+
+@pytest.fixture(scope="session")
+def sources_dir(tmp_path_factory) -> Path:
+    """Where test images come from: the datastore's only SAFE_DIRS entry."""
+    return tmp_path_factory.mktemp("sources")
+
+
+@pytest.fixture(scope="session")
+def ds(lab, remotes, sources_dir) -> ImageDatastore:
+    base = str(Path(lab.mount_point).parent) + "//101"   # oned's BASE_PATH keeps the double slash
+    template = {"GLUSTER_HOST": f"{HOST}:24007", "GLUSTER_VOLUME": VOLUME,
+                "SAFE_DIRS": f"{sources_dir}/", "RESTRICTED_DIRS": "/"}
+    return ImageDatastore(remotes, base, template)
+
+
+def qemu_img(*args: str) -> str:
+    return subprocess.run(["qemu-img", *args], check=True, capture_output=True, text=True).stdout
+
+
+def qemu_io(path: str, command: str, fmt: str = "qcow2") -> str:
+    done = subprocess.run(["qemu-io", "-f", fmt, "-c", command, path], capture_output=True, text=True)
+    return done.stdout + done.stderr
+
+
+def make_raw(path: Path, size: int, data: dict[int, bytes]) -> Path:
+    """A sparse raw image of `size` bytes holding `data` at the given offsets."""
+    with open(path, "wb") as f:
+        f.truncate(size)
+        for offset, chunk in data.items():
+            f.seek(offset)
+            f.write(chunk)
+    return path
+
+
+def allocated(path: Path) -> int:
+    return os.stat(path).st_blocks * 512
+
+
+def which(tool: str) -> bool:
+    return shutil.which(tool) is not None

@@ -1,0 +1,66 @@
+"""Sparse copies, staged writes and the 512-byte padding, on a local filesystem."""
+
+from __future__ import annotations
+
+import io
+import os
+
+import pytest
+
+from one_gluster import files
+
+MiB = 1 << 20
+
+
+def test_copy_stream_makes_holes_of_zero_blocks(tmp_path):
+    data = bytearray(8 * MiB)
+    data[100:200] = b"x" * 100
+    data[5 * MiB:5 * MiB + 10] = b"y" * 10
+    dst = tmp_path / "dst"
+    fd = files.open_new(str(dst))
+    try:
+        size = files.copy_stream(io.BytesIO(bytes(data)), fd)
+    finally:
+        os.close(fd)
+    assert size == len(data) and dst.read_bytes() == bytes(data)
+    assert os.stat(dst).st_blocks * 512 <= 2 * files.BLOCK
+
+
+def test_copy_file_skips_holes_and_keeps_tail(tmp_path):
+    src = tmp_path / "src"
+    with open(src, "wb") as f:
+        f.truncate(10 * MiB + 123)
+        f.seek(3 * MiB)
+        f.write(os.urandom(MiB + 7))
+    dst = tmp_path / "dst"
+    fd = files.open_new(str(dst))
+    try:
+        assert files.copy_file(str(src), fd) == 10 * MiB + 123
+    finally:
+        os.close(fd)
+    assert dst.read_bytes() == src.read_bytes()
+    assert os.stat(dst).st_blocks * 512 <= MiB + 2 * files.BLOCK
+
+
+def test_staging_removes_uncommitted(tmp_path):
+    final = tmp_path / "image"
+    with pytest.raises(RuntimeError):
+        with files.Staging(str(final)) as staging:
+            temp = staging.temp()
+            open(temp, "wb").write(b"half")
+            raise RuntimeError("boom")
+    assert list(tmp_path.iterdir()) == []
+    with files.Staging(str(final)) as staging:
+        temp = staging.temp()
+        open(temp, "wb").write(b"whole")
+        staging.temp("scratch")
+        staging.commit(temp)
+    assert [p.name for p in tmp_path.iterdir()] == ["image"] and final.read_bytes() == b"whole"
+
+
+@pytest.mark.parametrize("size,padded", [(0, 0), (1, 512), (512, 512), (196616, 197120)])
+def test_pad_to_sector(tmp_path, size, padded):
+    path = tmp_path / "f"
+    path.write_bytes(b"q" * size)
+    files.pad_to_sector(str(path))
+    assert os.path.getsize(path) == padded
