@@ -52,11 +52,9 @@ def run(kind: str, action: str) -> NoReturn:
     try:
         if kind != "datastore":
             raise DriverError(f"Unknown driver kind {kind!r}")
-        from .datastore import ACTIONS
+        from .datastore import action as ds_action
 
-        if action not in ACTIONS:
-            raise DriverError(f"Unknown datastore action {action!r}")
-        result = ACTIONS[action](read_ds_request(sys.argv[1:], sys.stdin.buffer))
+        result = ds_action(action)(read_ds_request(sys.argv[1:], sys.stdin.buffer))
     except CommandError as exc:
         log.error(f'Command "{exc.command}" failed: {exc.detail}')
         _fail(str(exc))

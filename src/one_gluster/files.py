@@ -156,11 +156,15 @@ def copy_file(src_path: str, fd: int) -> int:
         os.close(src)
 
 
-def allocate(fd: int) -> None:
+def allocate(path: str) -> None:
     """Reserve every block of the file (for datastores that ask for SPARSE=no)."""
-    size = os.fstat(fd).st_size
-    if size:
-        os.posix_fallocate(fd, 0, size)
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        size = os.fstat(fd).st_size
+        if size:
+            os.posix_fallocate(fd, 0, size)
+    finally:
+        os.close(fd)
 
 
 def remove_tree(path: str) -> bool:

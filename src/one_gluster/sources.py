@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import BinaryIO, Iterator, Optional
 from urllib.parse import urlsplit
 
-from . import qemu
+from . import files, qemu
 from .errors import DriverError
 from .request import Template
 
@@ -121,6 +121,23 @@ class Hashing(io.RawIOBase):
             for h in self.hashers:
                 h.update(memoryview(buf)[:n])
         return n or 0
+
+
+def fetch_into(path: str, rules: PathRules, fd: int, hashers: list, decompress: bool) -> int:
+    """Write the image from `path` into `fd`, sparse; return its size.
+
+    A plain local file that needs no checksum is copied extent by extent, skipping its holes;
+    everything else is streamed, hashed as fetched and unpacked on the way.
+    """
+    if not is_url(path) and not hashers:
+        resolved = check_path(path, rules)
+        with open(resolved, "rb") as f:
+            packed = decompress and compression_of(f.read(8)) is not None
+        if not packed:
+            return files.copy_file(resolved, fd)
+    with open_source(path, rules) as raw:
+        stream = io.BufferedReader(Hashing(raw, hashers), files.CHUNK)
+        return files.copy_stream(unpacked(stream, decompress), fd)
 
 
 def expected_checksums(template: Template) -> dict[str, str]:

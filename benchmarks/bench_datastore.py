@@ -1,0 +1,140 @@
+"""Datastore driver benchmarks on lab volumes; every figure is a ratio to a baseline of the same run.
+
+    .venv/bin/python benchmarks/bench_datastore.py [--rounds 3] [--monitor-runs 40]
+
+1. `cp` of a 2 GiB raw image holding 200 MiB of data, from local disk, against
+   `cp --sparse=always` onto the same FUSE mount: wall time, and the space the copy takes on the
+   bricks (each inode once), on a plain volume and on a sharded one (where holes cannot be seen).
+2. `monitor`: the median wall time of one call, as oned makes it (the installed executable with
+   its own interpreter line, base64 request on stdin), against `python -c pass` run by the same
+   interpreter (the real one, not the pyenv shim on PATH).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from one_gluster import gluster, lab as labmod, onedsim
+
+REPO = Path(__file__).resolve().parents[1]
+MiB, GiB = 1 << 20, 1 << 30
+HOST = "127.0.1.1"
+
+
+def make_source(path: Path) -> None:
+    """2 GiB raw, 200 MiB of random data in 20 extents of 10 MiB spread over the disk."""
+    if path.exists() and path.stat().st_size == 2 * GiB:
+        return
+    with open(path, "wb") as f:
+        f.truncate(2 * GiB)
+        for i in range(20):
+            f.seek(i * 100 * MiB + 3 * MiB)
+            f.write(os.urandom(10 * MiB))
+
+
+def brick_bytes(bricks: list[str]) -> int:
+    seen, total = set(), 0
+    for brick in bricks:
+        for root, _dirs, names in os.walk(brick):
+            for name in names:
+                st = os.lstat(os.path.join(root, name))
+                if (st.st_dev, st.st_ino) not in seen:
+                    seen.add((st.st_dev, st.st_ino))
+                    total += st.st_blocks * 512
+    return total
+
+
+def timed(argv: list[str], stdin: bytes | None = None) -> tuple[float, bytes]:
+    started = time.perf_counter()
+    done = subprocess.run(argv, input=stdin, capture_output=True)
+    elapsed = time.perf_counter() - started
+    if done.returncode:
+        sys.exit(f"{argv[0]} failed: {done.stderr.decode()}")
+    return elapsed, done.stdout
+
+
+def bench_cp(volume: labmod.Lab, remotes: Path, source: Path, rounds: int) -> dict[str, float]:
+    template = {"GLUSTER_HOST": HOST, "GLUSTER_VOLUME": volume.volume, "SAFE_DIRS": f"{source.parent}/"}
+    ds = onedsim.datastore(101, volume.mount_point, template)
+    request = onedsim.request(ds, onedsim.image(0, path=str(source)))
+    base_t, base_s, drv_t, drv_s = [], [], [], []
+    for _ in range(rounds):
+        before = brick_bytes(volume.bricks)
+        target = Path(volume.mount_point) / "baseline.raw"
+        t, _ = timed(["cp", "--sparse=always", str(source), str(target)])
+        subprocess.run(["sync", "-f", str(target)], check=True)
+        base_t.append(t)
+        base_s.append(brick_bytes(volume.bricks) - before)
+        target.unlink()
+
+        before = brick_bytes(volume.bricks)
+        t, out = timed([str(remotes / "datastore/gluster/cp"), "0"], request)
+        drv_t.append(t)
+        drv_s.append(brick_bytes(volume.bricks) - before)
+        Path(out.split()[0].decode()).unlink()
+    data = 200 * MiB
+    return {"cp_s": statistics.median(base_t), "driver_s": statistics.median(drv_t),
+            "time_ratio": statistics.median(drv_t) / statistics.median(base_t),
+            "cp_space_ratio": statistics.median(base_s) / data,
+            "driver_space_ratio": statistics.median(drv_s) / data}
+
+
+def bench_monitor(volume: labmod.Lab, remotes: Path, runs: int) -> dict[str, float]:
+    executable = remotes / "datastore/gluster/monitor"
+    interpreter = executable.read_text().splitlines()[0][2:].split()[0]
+    template = {"GLUSTER_HOST": HOST, "GLUSTER_VOLUME": volume.volume}
+    request = onedsim.request(onedsim.datastore(101, volume.mount_point, template))
+    bare, monitor = [], []
+    for _ in range(runs):                      # interleaved, so that both see the same machine load
+        bare.append(timed([interpreter, "-c", "pass"])[0])
+        monitor.append(timed([str(executable), "101"], request)[0])
+    return {"python_ms": statistics.median(bare) * 1000, "monitor_ms": statistics.median(monitor) * 1000,
+            "ratio": statistics.median(monitor) / statistics.median(bare)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--monitor-runs", type=int, default=40)
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="one-gluster-bench-", dir="/var/tmp"))
+    remotes = work / "remotes"
+    subprocess.run([str(REPO / "install.sh"), "--no-packages", "--python", sys.executable, "--remotes",
+                    str(remotes)], check=True, capture_output=True)
+    source = work / "src.raw"
+    make_source(source)
+    started = labmod.start_glusterd()
+    plain = labmod.Lab(root=str(work / "lab"), volume="ogbench", host=HOST)
+    sharded = labmod.Lab(root=str(work / "lab"), volume="ogshard", host=HOST)
+    try:
+        plain.up()
+        sharded.up()
+        gluster.set_option("ogshard", "features.shard", "on")
+        print(f"interpreter: {sys.executable}")
+        for name, volume in (("plain", plain), ("sharded", sharded)):
+            r = bench_cp(volume, remotes, source, args.rounds)
+            print(f"cp 2 GiB / 200 MiB data, {name:7} volume: driver {r['driver_s']:.2f} s, "
+                  f"cp --sparse=always {r['cp_s']:.2f} s, time ratio {r['time_ratio']:.2f}; "
+                  f"space/data: driver {r['driver_space_ratio']:.3f}, cp {r['cp_space_ratio']:.3f}")
+        m = bench_monitor(plain, remotes, args.monitor_runs)
+        print(f"monitor: median {m['monitor_ms']:.1f} ms, python -c pass {m['python_ms']:.1f} ms, "
+              f"ratio {m['ratio']:.2f}")
+    finally:
+        plain.down()
+        sharded.down()
+        if started:
+            labmod.stop_glusterd()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,32 @@
+"""DS `export`: what a marketplace needs to import one of our images."""
+
+from __future__ import annotations
+
+import hashlib
+
+from lxml import etree
+
+from .. import files, qemu
+from ..request import DsRequest
+from .layout import image_source
+
+
+def export(req: DsRequest) -> str:
+    """IMPORT_INFO: where the image is, its MD5, size in MB and format."""
+    image = req.require_image()
+    path = image_source(image, req.datastore)
+    data = qemu.info(path)
+    md5 = hashlib.md5()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(files.CHUNK), b""):
+            md5.update(chunk)
+    info = etree.Element("IMPORT_INFO")
+    for tag, text in (
+        ("IMPORT_SOURCE", image.source),
+        ("MD5", md5.hexdigest()),
+        ("SIZE", str(files.ceil_mb(int(data["virtual-size"])))),
+        ("FORMAT", qemu.reported_format(data["format"])),
+        ("DISPOSE", "NO"),
+    ):
+        etree.SubElement(info, tag).text = text
+    return etree.tostring(info, encoding="unicode")

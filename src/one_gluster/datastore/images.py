@@ -1,0 +1,139 @@
+"""DS `cp`, `stat`, `mkfs`, `clone`, `rm`: images coming into, made in, and leaving the datastore."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+from .. import filesystems, files, log, qemu, sources
+from ..errors import DriverError, RequestError
+from ..request import DS_FILE, IMAGE_CDROM, Datastore, DsRequest, Image
+from .layout import image_source, new_image_path
+
+MiB = 1 << 20
+
+
+def _target_format(ds: Datastore, image: Image, detected: str) -> str:
+    """The format to store: the datastore's DRIVER where set, except for CD-ROMs and LUKS."""
+    driver = ds.template.get("DRIVER").lower()
+    if not driver or image.type == IMAGE_CDROM or detected == "luks":
+        return detected
+    if driver not in qemu.TARGET_FORMATS:
+        raise DriverError(f"Unknown DRIVER {driver!r} in the datastore template: use raw or qcow2")
+    return driver
+
+
+def _decompress(ds: Datastore) -> bool:
+    default = "yes" if ds.type == DS_FILE else "no"
+    return ds.template.get("NO_DECOMPRESS", default).lower() not in ("yes", "true", "1")
+
+
+def cp(req: DsRequest) -> str:
+    """Import IMAGE/PATH (file or URL): fetch, unpack, verify, convert, store sparse. Prints SOURCE FORMAT."""
+    image, ds = req.require_image(), req.datastore
+    if not image.path:
+        raise RequestError("The image has no PATH to copy from")
+    rules = sources.PathRules.from_template(ds.template)
+    source, final = new_image_path(ds)
+    expected = sources.expected_checksums(image.template)
+    hashers = {algo: hashlib.new(algo) for algo in expected}
+    log.info(f"Copying {image.path} into {source}")
+    with files.Staging(final) as staging:
+        temp = staging.temp()
+        fd = files.open_new(temp)
+        try:
+            size = sources.fetch_into(image.path, rules, fd, list(hashers.values()), _decompress(ds))
+        finally:
+            os.close(fd)
+        sources.verify(hashers, expected, image.path)
+        detected = qemu.inspect_untrusted(temp)["format"]
+        fmt = _target_format(ds, image, detected)
+        if fmt != detected:
+            log.info(f"Converting {detected} image into {fmt}")
+            converted = staging.temp()
+            qemu.convert(temp, converted, fmt, src_fmt=detected)
+            temp = converted
+        elif fmt == "qcow2":
+            files.pad_to_sector(temp)
+        if not ds.template.flag("SPARSE", default=True):
+            files.allocate(temp)
+        staging.commit(temp)
+    log.info(f"Imported {size} bytes as {fmt} image {source}")
+    return f"{source} {qemu.reported_format(fmt)}"
+
+
+def stat(req: DsRequest) -> str:
+    """Size in MB (rounded up) of the image that `cp` would make from IMAGE/PATH."""
+    image, ds = req.require_image(), req.datastore
+    if not image.path:
+        raise RequestError("The image has no PATH to measure")
+    size = sources.image_size(image.path, sources.PathRules.from_template(ds.template), _decompress(ds))
+    if size is None:
+        if image.size_mb:
+            return str(image.size_mb)
+        raise DriverError(
+            f"Cannot tell the size of the raw image at {image.path} without downloading it: "
+            "set SIZE in the image template"
+        )
+    return str(files.ceil_mb(size))
+
+
+def mkfs(req: DsRequest) -> str:
+    """A new empty raw or qcow2 image of SIZE MB, with FS made inside when asked. Prints SOURCE."""
+    image, ds = req.require_image(), req.datastore
+    fmt = (image.format or "raw").lower()
+    source, final = new_image_path(ds)
+    if fmt == "save_as":
+        return source                       # TM cpds fills it in later
+    if fmt not in qemu.TARGET_FORMATS:
+        raise DriverError(f"Unknown image format {image.format!r}: use raw or qcow2")
+    if not image.size_mb or image.size_mb <= 0:
+        raise RequestError("A new empty image needs a SIZE in MB")
+    fs = filesystems.check(image.fs) if image.fs else ""
+    log.info(f"Creating {image.size_mb} MB {fmt} image {source}" + (f" with {fs}" if fs else ""))
+    with files.Staging(final) as staging:
+        staging.commit(make_image(staging, fmt, image.size_mb * MiB, fs))
+    return source
+
+
+def make_image(staging: files.Staging, fmt: str, size_bytes: int, fs: str) -> str:
+    """Create a raw or qcow2 image in a staging file, formatted with `fs` if given; return its path."""
+    temp = staging.temp()
+    if not fs:
+        qemu.create(temp, fmt, size_bytes)
+        return temp
+    qemu.create(temp, "raw", size_bytes)
+    filesystems.make(temp, fs)
+    if fmt == "raw":
+        return temp
+    converted = staging.temp()
+    qemu.convert(temp, converted, "qcow2", src_fmt="raw")
+    return converted
+
+
+def clone(req: DsRequest) -> str:
+    """Copy image IMAGE/PATH (another image's SOURCE) into a new image. Prints SOURCE FORMAT."""
+    image, ds = req.require_image(), req.datastore
+    if not image.path or not os.path.isfile(image.path):
+        raise DriverError(f"The image to clone, {image.path or '(none)'}, does not exist")
+    detected = qemu.info(image.path)["format"]
+    fmt = _target_format(ds, image, detected)
+    source, final = new_image_path(ds)
+    log.info(f"Cloning {image.path} into {source} as {fmt}")
+    with files.Staging(final) as staging:
+        temp = staging.temp()
+        qemu.convert(image.path, temp, fmt, src_fmt=detected)
+        staging.commit(temp)
+    return f"{source} {qemu.reported_format(fmt)}"
+
+
+def rm(req: DsRequest) -> None:
+    """Delete the image and its snapshot files; nothing outside BASE_PATH; already gone is fine."""
+    image, ds = req.require_image(), req.datastore
+    if not image.source:
+        log.info("The image has no SOURCE: nothing to remove")
+        return None
+    path = image_source(image, ds)
+    removed = [p for p in (path, f"{path}.snap", f"{path}.md5sum") if files.remove_tree(p)]
+    log.info(f"Removed {', '.join(removed)}" if removed else f"{image.source} was already gone")
+    return None

@@ -1,0 +1,37 @@
+"""Where a datastore's images live: BASE_PATH on a proven gluster mount, and each image's SOURCE."""
+
+from __future__ import annotations
+
+import os
+
+from .. import files
+from ..errors import DriverError, RequestError
+from ..request import Datastore, Image
+from ..volume import MountedPath, Volume, require_mount
+
+
+def _mounted_base(ds: Datastore) -> tuple[str, MountedPath]:
+    """BASE_PATH as oned gave it, and its place on a proven live mount of GLUSTER_VOLUME."""
+    base = ds.require_base_path()
+    mounted = require_mount(base, Volume.from_template(ds.template))
+    os.makedirs(mounted.path, exist_ok=True)
+    return base, mounted
+
+
+def new_image_path(ds: Datastore) -> tuple[str, str]:
+    """(SOURCE as OpenNebula will store it, the real path to write) for a new image."""
+    base, mounted = _mounted_base(ds)
+    name = files.unique_name(mounted.path)
+    return f"{base.rstrip('/')}/{name}", os.path.join(mounted.path, name)
+
+
+def image_source(image: Image, ds: Datastore) -> str:
+    """SOURCE of an existing image, refused unless it is a direct child of BASE_PATH."""
+    if not image.source:
+        raise RequestError("The image has no SOURCE")
+    _, mounted = _mounted_base(ds)
+    real_dir = os.path.realpath(os.path.dirname(image.source))
+    name = os.path.basename(image.source)
+    if real_dir != mounted.path or name in ("", ".", ".."):
+        raise DriverError(f"Image source {image.source} is not inside the datastore directory {ds.base_path}")
+    return os.path.join(real_dir, name)

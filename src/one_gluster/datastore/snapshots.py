@@ -1,0 +1,89 @@
+"""DS `snap_delete`, `snap_revert`, `snap_flatten`: image snapshots, kept as the TM keeps disk ones.
+
+The active image never moves away from SOURCE (OpenNebula core opens `GLUSTER_VOLUME/<basename
+of SOURCE>` for persistent disks): qcow2 images hold their snapshots inside the file as internal
+snapshots named by `qemu.snapshot_tag`; raw images keep full copies in `SOURCE.snap/<id>`.
+"""
+
+from __future__ import annotations
+
+import os
+
+from .. import files, log, qemu
+from ..errors import DriverError, RequestError
+from ..request import DsRequest, Image
+from .layout import image_source
+
+
+def _target(req: DsRequest) -> tuple[Image, str, int, bool]:
+    """The image, its real path, the snapshot id asked for, and whether it is qcow2."""
+    image = req.require_image()
+    if image.target_snapshot < 0:
+        raise RequestError("The request names no TARGET_SNAPSHOT")
+    path = image_source(image, req.datastore)
+    fmt = image.format.lower() or qemu.info(path)["format"]
+    return image, path, image.target_snapshot, fmt == "qcow2"
+
+
+def _snapshot_file(path: str, snap_id: int) -> str:
+    return os.path.join(f"{path}.snap", str(snap_id))
+
+
+def _require(image: Image, path: str, snap: int, qcow2: bool) -> str:
+    """The qcow2 tag or the raw snapshot file of an existing snapshot."""
+    present = (qemu.snapshot_tag(snap) in qemu.snapshot_names(path)) if qcow2 \
+        else os.path.isfile(_snapshot_file(path, snap))
+    if not present:
+        raise DriverError(f"Image {image.source} has no snapshot {snap}")
+    return qemu.snapshot_tag(snap) if qcow2 else _snapshot_file(path, snap)
+
+
+def snap_delete(req: DsRequest) -> None:
+    """Delete snapshot TARGET_SNAPSHOT; one already gone is fine."""
+    image, path, snap, qcow2 = _target(req)
+    try:
+        found = _require(image, path, snap, qcow2)
+    except DriverError:
+        log.info(f"Snapshot {snap} of {image.source} was already gone")
+        return None
+    if qcow2:
+        qemu.snapshot(path, "-d", found)
+    else:
+        os.unlink(found)
+    log.info(f"Deleted snapshot {snap} of {image.source}")
+    return None
+
+
+def snap_revert(req: DsRequest) -> None:
+    """Make the image's content that of snapshot TARGET_SNAPSHOT, at SOURCE."""
+    image, path, snap, qcow2 = _target(req)
+    found = _require(image, path, snap, qcow2)
+    if qcow2:
+        qemu.snapshot(path, "-a", found)
+    else:
+        with files.Staging(path) as staging:
+            temp = staging.temp()
+            fd = files.open_new(temp)
+            try:
+                files.copy_file(found, fd)
+            finally:
+                os.close(fd)
+            staging.commit(temp)
+    log.info(f"Reverted {image.source} to snapshot {snap}")
+    return None
+
+
+def snap_flatten(req: DsRequest) -> None:
+    """Make snapshot TARGET_SNAPSHOT the image's content and drop every snapshot."""
+    image, path, snap, qcow2 = _target(req)
+    found = _require(image, path, snap, qcow2)
+    if qcow2:
+        with files.Staging(path) as staging:
+            temp = staging.temp()
+            qemu.convert(path, temp, "qcow2", src_fmt="qcow2", snapshot=found)
+            staging.commit(temp)
+    else:
+        os.replace(found, path)
+        files.remove_tree(f"{path}.snap")
+    log.info(f"Flattened {image.source} on snapshot {snap}")
+    return None
