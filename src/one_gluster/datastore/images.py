@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 
-from .. import filesystems, files, log, qemu, sources
+from .. import commands, filesystems, files, log, qemu, sources
 from ..errors import DriverError, RequestError
 from ..request import DS_FILE, IMAGE_CDROM, Datastore, DsRequest, Image
 from .layout import image_source, new_image_path
@@ -33,6 +33,7 @@ def cp(req: DsRequest) -> str:
     image, ds = req.require_image(), req.datastore
     if not image.path:
         raise RequestError("The image has no PATH to copy from")
+    commands.preload()
     rules = sources.PathRules.from_template(ds.template)
     source, final = new_image_path(ds)
     expected = sources.expected_checksums(image.template)
