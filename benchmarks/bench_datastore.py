@@ -7,7 +7,8 @@
    bricks (each inode once), on a plain volume and on a sharded one (where holes cannot be seen).
 2. `monitor`: the median wall time of one call, as oned makes it (the installed executable with
    its own interpreter line, base64 request on stdin), against `python -c pass` run by the same
-   interpreter (the real one, not the pyenv shim on PATH).
+   interpreter (the real one, not the pyenv shim on PATH); also `import lxml.etree` alone, the
+   floor of any action that parses its request with lxml.
 """
 
 from __future__ import annotations
@@ -112,12 +113,14 @@ def bench_monitor(volume: labmod.Lab, remotes: Path, runs: int) -> dict[str, flo
     interpreter = executable.read_text().splitlines()[0][2:].split()[0]
     template = {"GLUSTER_HOST": HOST, "GLUSTER_VOLUME": volume.volume}
     request = onedsim.request(onedsim.datastore(101, volume.mount_point, template))
-    bare, monitor = [], []
-    for _ in range(runs):                      # interleaved, so that both see the same machine load
+    bare, lxml, monitor = [], [], []
+    for _ in range(runs):                      # interleaved, so that all see the same machine load
         bare.append(timed([interpreter, "-c", "pass"])[0])
+        lxml.append(timed([interpreter, "-I", "-c", "import lxml.etree"])[0])
         monitor.append(timed([str(executable), "101"], request)[0])
-    return {"python_ms": statistics.median(bare) * 1000, "monitor_ms": statistics.median(monitor) * 1000,
-            "ratio": statistics.median(monitor) / statistics.median(bare)}
+    median = statistics.median
+    return {"python_ms": median(bare) * 1000, "monitor_ms": median(monitor) * 1000,
+            "ratio": median(monitor) / median(bare), "lxml_ratio": median(lxml) / median(bare)}
 
 
 def main() -> None:
@@ -148,7 +151,7 @@ def main() -> None:
                   f"space/data: driver {r['driver_space_ratio']:.3f}, cp {r['cp_space_ratio']:.3f}")
         m = bench_monitor(plain, remotes, args.monitor_runs)
         print(f"monitor: median {m['monitor_ms']:.1f} ms, python -c pass {m['python_ms']:.1f} ms, "
-              f"ratio {m['ratio']:.2f}")
+              f"ratio {m['ratio']:.2f} (importing lxml.etree alone: {m['lxml_ratio']:.2f})")
     finally:
         plain.down()
         sharded.down()

@@ -77,7 +77,7 @@ def write_sparse(fd: int, offset: int, data: memoryview) -> int:
         if not zero and start is None:
             start = pos
         elif zero and start is not None:
-            written += os.pwrite(fd, data[start:pos], offset + start)
+            written += _pwrite_all(fd, data[start:pos], offset + start)
             start = None
     if start is not None:
         written += _pwrite_all(fd, data[start:], offset + start)

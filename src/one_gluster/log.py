@@ -26,7 +26,3 @@ def info(message: str) -> None:
 
 def error(message: str) -> None:
     _emit("ERROR", message)
-
-
-def debug(message: str) -> None:
-    _emit("DEBUG", message)

@@ -8,6 +8,7 @@ snapshots named by `qemu.snapshot_tag`; raw images keep full copies in `SOURCE.s
 from __future__ import annotations
 
 import os
+from typing import Optional
 
 from .. import files, log, qemu
 from ..errors import DriverError, RequestError
@@ -29,21 +30,27 @@ def _snapshot_file(path: str, snap_id: int) -> str:
     return os.path.join(f"{path}.snap", str(snap_id))
 
 
+def _find(path: str, snap: int, qcow2: bool) -> Optional[str]:
+    """The qcow2 tag or the raw snapshot file of snapshot `snap`, or None if there is none."""
+    if qcow2:
+        tag = qemu.snapshot_tag(snap)
+        return tag if tag in qemu.snapshot_names(path) else None
+    snap_file = _snapshot_file(path, snap)
+    return snap_file if os.path.isfile(snap_file) else None
+
+
 def _require(image: Image, path: str, snap: int, qcow2: bool) -> str:
-    """The qcow2 tag or the raw snapshot file of an existing snapshot."""
-    present = (qemu.snapshot_tag(snap) in qemu.snapshot_names(path)) if qcow2 \
-        else os.path.isfile(_snapshot_file(path, snap))
-    if not present:
+    found = _find(path, snap, qcow2)
+    if found is None:
         raise DriverError(f"Image {image.source} has no snapshot {snap}")
-    return qemu.snapshot_tag(snap) if qcow2 else _snapshot_file(path, snap)
+    return found
 
 
 def snap_delete(req: DsRequest) -> None:
     """Delete snapshot TARGET_SNAPSHOT; one already gone is fine."""
     image, path, snap, qcow2 = _target(req)
-    try:
-        found = _require(image, path, snap, qcow2)
-    except DriverError:
+    found = _find(path, snap, qcow2)
+    if found is None:
         log.info(f"Snapshot {snap} of {image.source} was already gone")
         return None
     if qcow2:
