@@ -43,6 +43,33 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(args.dir, args.remotes, args.image, gfapi=not args.no_gfapi)
 
 
+def cmd_disk_xml(args: argparse.Namespace) -> int:
+    from lxml import etree
+
+    from .libvirt import disk_element, disk_name
+    from .volume import parse_servers
+
+    name = args.name or disk_name(args.volume, args.vmid, args.disk_id, args.source or "", args.clone)
+    if not name or name.startswith("/"):
+        raise DriverError("give --name VOL/PATH, or --volume with --vmid/--disk-id (clones) or --source")
+    element = disk_element(name, parse_servers(args.host), args.format, target=args.target, bus=args.bus,
+                           device=args.device)
+    print(etree.tostring(element, pretty_print=True, encoding="unicode"), end="")
+    return 0
+
+
+def cmd_uri(args: argparse.Namespace) -> int:
+    from .libvirt import uri
+    from .volume import parse_servers
+
+    servers = parse_servers(args.host or "")
+    try:
+        print(uri(args.path, servers[0] if servers else None, args.transport, args.socket))
+    except ValueError as exc:
+        raise DriverError(str(exc)) from None
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="one-gluster", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -67,6 +94,30 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--image", help="image path under /var/tmp or http(s) URL (default: one is made)")
     demo.add_argument("--no-gfapi", action="store_true", help="skip the ~10 s open through libgfapi")
     demo.set_defaults(func=cmd_demo)
+
+    disk = sub.add_parser("disk-xml", help="the <disk> element OpenNebula core writes for a gluster disk",
+                          description="Print the libvirt network disk for a DISK_TYPE=GLUSTER disk, as "
+                                      "OpenNebula core renders it: one <host> per GLUSTER_HOST entry.")
+    disk.add_argument("--host", required=True, help='GLUSTER_HOST, e.g. "gs1:24007 gs2"')
+    disk.add_argument("--name", help="the name inside the volume, VOL/PATH")
+    disk.add_argument("--volume", default="", help="GLUSTER_VOLUME (with --vmid/--disk-id/--clone or --source)")
+    disk.add_argument("--vmid", type=int, default=0)
+    disk.add_argument("--disk-id", type=int, default=0)
+    disk.add_argument("--source", help="the image SOURCE (persistent disks)")
+    disk.add_argument("--clone", action="store_true", help="a non-persistent disk: VOL/<vmid>/disk.<id>")
+    disk.add_argument("--format", default="qcow2", choices=("raw", "qcow2"))
+    disk.add_argument("--target", default="vda")
+    disk.add_argument("--bus", default="virtio")
+    disk.add_argument("--device", default="disk", choices=("disk", "cdrom"))
+    disk.set_defaults(func=cmd_disk_xml)
+
+    uri = sub.add_parser("uri", help="a gluster:// URI for qemu-img and qemu",
+                         description="Print a URI in QEMU's gluster syntax for a path inside a volume.")
+    uri.add_argument("path", help="VOL/PATH inside the volume")
+    uri.add_argument("--host", help='GLUSTER_HOST (its first entry is used), e.g. "gs1:24007"')
+    uri.add_argument("--transport", default="tcp", choices=("tcp", "unix", "rdma"))
+    uri.add_argument("--socket", help="glusterd socket for the unix transport")
+    uri.set_defaults(func=cmd_uri)
     return parser
 
 
