@@ -95,17 +95,6 @@ def open_url(url: str, method: str = "GET") -> Iterator[BinaryIO]:
         raise DriverError(f"Cannot download {url}: {reason}") from None
 
 
-@contextmanager
-def open_source(path: str, rules: PathRules) -> Iterator[BinaryIO]:
-    """The raw bytes of an image source, as fetched (still compressed)."""
-    if is_url(path):
-        with open_url(path) as response:
-            yield response
-    else:
-        with open(check_path(path, rules), "rb") as f:
-            yield f
-
-
 class Hashing(io.RawIOBase):
     """A reader that feeds every byte it passes on into hashers."""
 
@@ -129,15 +118,20 @@ def fetch_into(path: str, rules: PathRules, fd: int, hashers: list, decompress: 
     A plain local file that needs no checksum is copied extent by extent, skipping its holes;
     everything else is streamed, hashed as fetched and unpacked on the way.
     """
-    if not is_url(path) and not hashers:
-        resolved = check_path(path, rules)
-        with open(resolved, "rb") as f:
-            packed = decompress and compression_of(f.read(8)) is not None
-        if not packed:
+    if is_url(path):
+        with open_url(path) as response:
+            return _stream_into(response, fd, hashers, decompress)
+    resolved = check_path(path, rules)
+    with open(resolved, "rb") as f:
+        if not hashers and not (decompress and compression_of(f.read(8))):
             return files.copy_file(resolved, fd)
-    with open_source(path, rules) as raw:
-        stream = io.BufferedReader(Hashing(raw, hashers), files.CHUNK)
-        return files.copy_stream(unpacked(stream, decompress), fd)
+        f.seek(0)
+        return _stream_into(f, fd, hashers, decompress)
+
+
+def _stream_into(raw: BinaryIO, fd: int, hashers: list, decompress: bool) -> int:
+    stream = io.BufferedReader(Hashing(raw, hashers), files.CHUNK)  # type: ignore[arg-type]
+    return files.copy_stream(unpacked(stream, decompress), fd)
 
 
 def expected_checksums(template: Template) -> dict[str, str]:
