@@ -13,14 +13,13 @@ from ..volume import MountedPath, Volume, require_mount
 def _mounted_base(ds: Datastore) -> tuple[str, MountedPath]:
     """BASE_PATH as oned gave it, and its place on a proven live mount of GLUSTER_VOLUME."""
     base = ds.require_base_path()
-    mounted = require_mount(base, Volume.from_template(ds.template))
-    os.makedirs(mounted.path, exist_ok=True)
-    return base, mounted
+    return base, require_mount(base, Volume.from_template(ds.template))
 
 
 def new_image_path(ds: Datastore) -> tuple[str, str]:
     """(SOURCE as OpenNebula will store it, the real path to write) for a new image."""
     base, mounted = _mounted_base(ds)
+    os.makedirs(mounted.path, exist_ok=True)          # a new datastore's directory appears on first use
     name = files.unique_name(mounted.path)
     return f"{base.rstrip('/')}/{name}", os.path.join(mounted.path, name)
 
