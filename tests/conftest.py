@@ -13,7 +13,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 import pytest
 
@@ -24,6 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(os.environ.get("ONE_GLUSTER_FIXTURES", REPO.parent / "shared" / "fixtures" / "opennebula-7.5"))
 HOST = "127.0.1.1"
 VOLUME = "ogtest"
+MiB = 1 << 20
 
 
 @pytest.fixture(scope="session")
@@ -146,3 +147,79 @@ def allocated(path: Path) -> int:
 
 def which(tool: str) -> bool:
     return shutil.which(tool) is not None
+
+
+@pytest.fixture(scope="session")
+def oned() -> Iterator[onedsim.OnedApi]:
+    """oned's XML-RPC API on loopback, serving VM and datastore documents in oned's format (no registry
+    ships oned: this stand-in answers the calls pyone makes from the TM actions)."""
+    with onedsim.OnedApi("oneadmin:opennebula") as api:
+        yield api
+
+
+@dataclass
+class TransferManager:
+    """The TM driver as oned runs it: `remotes/tm/gluster/<action> args...`, stdin only where oned gives one."""
+
+    remotes: Path
+    api: onedsim.OnedApi
+    location: str          # DATASTORE_LOCATION, with the double slash oned keeps
+    auth_file: str         # ONE_AUTH: oneadmin's credentials
+    host: str = "127.0.0.1"
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "ONE_XMLRPC": self.api.endpoint, "ONE_AUTH": self.auth_file}
+
+    def call(self, action: str, *args: object, stdin: bytes = b"", env: Optional[dict] = None) -> Called:
+        done = subprocess.run([str(self.remotes / "tm" / "gluster" / action), *map(str, args)], input=stdin,
+                              capture_output=True, env={**self.env, **(env or {})}, check=False)
+        return Called(done.returncode, done.stdout.decode(), done.stderr.decode())
+
+    def ok(self, action: str, *args: object, **kwargs) -> Called:
+        result = self.call(action, *args, **kwargs)
+        assert result.returncode == 0, f"{action} failed: {result.stderr}"
+        return result
+
+    def disk(self, vmid: int, disk_id: int) -> str:
+        """`host:<sys>/<vmid>/disk.<i>` as oned writes the destination."""
+        return f"{self.host}:{self.location}/100/{vmid}/disk.{disk_id}"
+
+    def real(self, vmid: int, disk_id: Optional[int] = None) -> Path:
+        vm_dir = Path(os.path.realpath(f"{self.location}/100")) / str(vmid)
+        return vm_dir if disk_id is None else vm_dir / f"disk.{disk_id}"
+
+
+@pytest.fixture(scope="session")
+def tm(lab, remotes, oned, tmp_path_factory) -> TransferManager:
+    auth = tmp_path_factory.mktemp("one") / "one_auth"
+    auth.write_text("oneadmin:opennebula\n")
+    return TransferManager(remotes, oned, str(Path(lab.mount_point).parent) + "/", str(auth))
+
+
+@pytest.fixture(scope="session")
+def vm_ids():
+    """A fresh VM id for each test that deploys one."""
+    return iter(range(10, 10_000))
+
+
+def imported(ds, sources_dir: Path, name: str, fmt: str) -> tuple[str, bytes]:
+    """An image imported by the DS driver: (SOURCE, its first MiB)."""
+    head = os.urandom(MiB)
+    raw = make_raw(sources_dir / f"{name}.raw", 32 * MiB, {0: head, 16 * MiB: os.urandom(MiB)})
+    path = raw
+    if fmt == "qcow2":
+        path = sources_dir / f"{name}.qcow2"
+        qemu_img("convert", "-O", "qcow2", str(raw), str(path))
+    source, got = ds.ok("cp", onedsim.image(0, path=str(path))).split()
+    assert got == fmt
+    return source, head
+
+
+def deploy(tm, vmid: int, *disks: dict, lcm_state: int = 3, deploy_id: str = "") -> None:
+    tm.api.vms[vmid] = onedsim.vm(vmid, disks, lcm_state=lcm_state, deploy_id=deploy_id)
+
+
+def gluster_disk(disk_id: int, source: str, fmt: str, **kw) -> dict:
+    return onedsim.image_disk(disk_id, image_id=disk_id, source=source, fmt=fmt, size_mb=32, volume=VOLUME,
+                              hosts=f"{HOST}:24007", **kw)

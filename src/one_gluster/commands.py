@@ -12,8 +12,9 @@ from .errors import CommandError, DriverError
 _ENV = {**os.environ, "LC_ALL": "C"}
 
 
-def run(program: str, *args: str, what: str = "", timeout: float | None = None) -> str:
-    """Run `program args...`, return its stdout; a failure becomes a CommandError with its stderr."""
+def run(program: str, *args: str, what: str = "", timeout: float | None = None, stdin: bytes | None = None) -> str:
+    """Run `program args...` (with `stdin` as its input), return its stdout; a failure becomes a
+    CommandError with its stderr."""
     import sh  # imported on first use: it costs ~0.1 s, which cheap actions like monitor never pay
 
     try:
@@ -21,7 +22,7 @@ def run(program: str, *args: str, what: str = "", timeout: float | None = None) 
     except sh.CommandNotFound:
         raise DriverError(f"{program} is not installed on this node") from None
     try:
-        return str(command(*args, _tty_out=False, _truncate_exc=False, _env=_ENV, _timeout=timeout))
+        return str(command(*args, _tty_out=False, _truncate_exc=False, _env=_ENV, _timeout=timeout, _in=stdin))
     except sh.ErrorReturnCode as exc:
         stderr = exc.stderr.decode(errors="replace").strip()
         last = stderr.splitlines()[-1] if stderr else f"exit code {exc.exit_code}"

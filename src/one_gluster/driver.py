@@ -10,26 +10,23 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from typing import BinaryIO, NoReturn, Sequence
+from typing import NoReturn, Optional
 
 from . import log
-from .errors import CommandError, DriverError, RequestError
-from .request import DsRequest, decode_base64_xml
+from .errors import CommandError, DriverError
 
 
-def read_ds_request(args: Sequence[str], stdin: BinaryIO) -> DsRequest:
-    """The request of a DS action, in each form oned has used.
+def _dispatch(kind: str, action: str) -> Optional[str]:
+    if kind == "datastore":
+        from .datastore import action as ds_action
+        from .request import read_ds_request
 
-    6.8 and later: `<action> <id>` with the base64 request on stdin; 6.4.4-6.6 with -i:
-    `<action> - <id>` and stdin; older: `<action> <base64> <id>`.
-    """
-    if len(args) == 1 or (len(args) >= 2 and args[0] == "-"):
-        payload = stdin.read()
-    elif len(args) >= 2:
-        payload = args[0].encode("ascii", "replace")
-    else:
-        raise RequestError("Missing arguments: expected the object id, with the base64 request on stdin")
-    return DsRequest.from_element(decode_base64_xml(payload))
+        return ds_action(action)(read_ds_request(sys.argv[1:], sys.stdin.buffer))
+    if kind == "tm":
+        from .tm import TmCall, action as tm_action
+
+        return tm_action(action)(TmCall(sys.argv[0], tuple(sys.argv[1:]), sys.stdin.buffer))
+    raise DriverError(f"Unknown driver kind {kind!r}")
 
 
 def _on_signal(signum: int, _frame: object) -> NoReturn:
@@ -50,11 +47,7 @@ def run(kind: str, action: str) -> NoReturn:
         signal.signal(signum, _on_signal)
     debug = os.environ.get("ONE_GLUSTER_DEBUG", "").lower() in ("1", "yes", "true")
     try:
-        if kind != "datastore":
-            raise DriverError(f"Unknown driver kind {kind!r}")
-        from .datastore import action as ds_action
-
-        result = ds_action(action)(read_ds_request(sys.argv[1:], sys.stdin.buffer))
+        result = _dispatch(kind, action)
     except CommandError as exc:
         log.error(f'Command "{exc.command}" failed: {exc.detail}')
         _fail(str(exc))

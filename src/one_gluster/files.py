@@ -193,3 +193,12 @@ def open_new(path: str, mode: int = 0o644) -> int:
 
 def ceil_mb(size_bytes: int) -> int:
     return -(-size_bytes // (1 << 20))
+
+
+def copy_to_new(src_path: str, dst_path: str) -> int:
+    """Sparse copy of a local file into a new file `dst_path` (a staging name); return its size."""
+    fd = open_new(dst_path)
+    try:
+        return copy_file(src_path, fd)
+    finally:
+        os.close(fd)

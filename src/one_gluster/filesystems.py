@@ -1,9 +1,11 @@
-"""Filesystems and swap made inside new images with the Debian mkfs tools."""
+"""New empty images, with a filesystem or swap made inside by the Debian mkfs tools."""
 
 from __future__ import annotations
 
+from . import qemu
 from .commands import run
 from .errors import DriverError
+from .files import Staging
 
 # FS name -> the command that formats a regular file with it, non-interactively.
 MKFS: dict[str, tuple[str, ...]] = {
@@ -29,3 +31,18 @@ def make(path: str, fs: str) -> None:
     """Format the raw image file at `path` with `fs` (already checked)."""
     program, *args = MKFS[fs]
     run(program, *args, path, what=f"Making a {fs} filesystem")
+
+
+def make_image(staging: Staging, fmt: str, size_bytes: int, fs: str) -> str:
+    """Create a raw or qcow2 image in a staging file, formatted with `fs` if given; return its path."""
+    temp = staging.temp()
+    if not fs:
+        qemu.create(temp, fmt, size_bytes)
+        return temp
+    qemu.create(temp, "raw", size_bytes)
+    make(temp, fs)
+    if fmt == "raw":
+        return temp
+    converted = staging.temp()
+    qemu.convert(temp, converted, "qcow2", src_fmt="raw")
+    return converted

@@ -1,4 +1,4 @@
-"""What oned sends to a datastore driver, built field for field (OpenNebula 7.x), and the call itself.
+"""What oned sends to the drivers and answers through its API, built field for field (OpenNebula 7.x).
 
 oned is the one component no registry ships, so the demo and the tests drive the drivers with
 these documents: the same elements in the same order as `Image::to_xml` / `Datastore::to_xml`
@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import os
 import subprocess
+import threading
 from typing import Mapping, Optional, Sequence
 
 from lxml import etree
@@ -115,3 +116,106 @@ def call(executable: str, object_id: int, payload: bytes,
     """Run a DS action as oned 6.8+ does: `<action> <id>`, the base64 request on stdin."""
     return subprocess.run([executable, str(object_id)], input=payload, capture_output=True,
                           env={**os.environ, **(env or {})}, check=False)
+
+
+def image_disk(disk_id: int, *, image_id: int, source: str, fmt: str, size_mb: int, volume: str, hosts: str,
+               clone: bool = True, target: str = "", datastore_id: int = 101, driver: str = "",
+               original_size_mb: Optional[int] = None, extra: Optional[Mapping[str, str]] = None) -> dict[str, str]:
+    """The DISK oned writes for an image of a gluster datastore, inherited attributes included."""
+    return {
+        "ALLOW_ORPHANS": "FORMAT", "CLONE": "YES" if clone else "NO", "CLONE_TARGET": "SYSTEM", "CLUSTER_ID": "0",
+        "DATASTORE": "gimg", "DATASTORE_ID": str(datastore_id), "DEV_PREFIX": "sd", "DISK_ID": str(disk_id),
+        "DISK_SNAPSHOT_TOTAL_SIZE": "0", "DISK_TYPE": "GLUSTER", "DRIVER": driver or fmt, "FORMAT": fmt,
+        "GLUSTER_HOST": hosts, "GLUSTER_VOLUME": volume, "IMAGE": f"image{image_id}", "IMAGE_ID": str(image_id),
+        "IMAGE_STATE": "2" if clone else "8", "LN_TARGET": "NONE",
+        "ORIGINAL_SIZE": str(original_size_mb if original_size_mb is not None else size_mb),
+        "PERSISTENT_SNAPSHOTS": "YES", "READONLY": "NO", "SAVE": "NO" if clone else "YES", "SIZE": str(size_mb),
+        "SOURCE": source, "TARGET": target or f"sd{chr(ord('a') + disk_id)}", "TM_MAD": "gluster",
+        "TYPE": "GLUSTER", **(extra or {}),
+    }
+
+
+def volatile_disk(disk_id: int, *, kind: str, size_mb: int, fmt: str = "raw", fs: str = "",
+                  datastore_id: int = 100) -> dict[str, str]:
+    """The DISK of a volatile disk (TYPE fs or swap) on the system datastore."""
+    disk = {"ALLOW_ORPHANS": "FORMAT", "CLUSTER_ID": "0", "DATASTORE": "gsys", "DATASTORE_ID": str(datastore_id),
+            "DEV_PREFIX": "sd", "DISK_ID": str(disk_id), "DISK_TYPE": "FILE", "DRIVER": fmt, "FORMAT": fmt,
+            "PERSISTENT_SNAPSHOTS": "YES", "SIZE": str(size_mb), "TARGET": f"sd{chr(ord('a') + disk_id)}",
+            "TM_MAD": "gluster", "TYPE": kind}
+    if fs:
+        disk["FS"] = fs
+    return dict(sorted(disk.items()))
+
+
+def vm(oid: int, disks: Sequence[Mapping[str, str]], *, state: int = 3, lcm_state: int = 3, deploy_id: str = "",
+       hostname: str = "127.0.0.1", system_ds: int = 100) -> etree._Element:
+    """A <VM> as `onevm show -x` (one.vm.info) returns it, with one history record."""
+    node = etree.Element("VM")
+    _common(node, oid, f"vm-{oid}", "110000000")
+    for tag, text in (("LAST_POLL", 0), ("STATE", state), ("LCM_STATE", lcm_state), ("PREV_STATE", state),
+                      ("PREV_LCM_STATE", lcm_state), ("RESCHED", 0), ("STIME", 1795266084), ("ETIME", 0),
+                      ("DEPLOY_ID", deploy_id)):
+        _add(node, tag, text)
+    _add(node, "MONITORING")
+    _add(node, "SCHED_ACTIONS")
+    template = _add(node, "TEMPLATE")
+    _add(template, "CPU", "0.1")
+    for disk in disks:
+        element = _add(template, "DISK")
+        for key, value in disk.items():
+            _add(element, key, value)
+    _add(template, "MEMORY", 64)
+    _add(template, "TEMPLATE_ID", 0)
+    _add(template, "TM_MAD_SYSTEM", "gluster")
+    _add(template, "VMID", oid)
+    _add(node, "USER_TEMPLATE")
+    history = _add(_add(node, "HISTORY_RECORDS"), "HISTORY")
+    for tag, text in (("OID", oid), ("SEQ", 0), ("HOSTNAME", hostname), ("HID", 0), ("CID", 0),
+                      ("STIME", 1795266098), ("ETIME", 0), ("VM_MAD", "kvm"), ("TM_MAD", "gluster"),
+                      ("DS_ID", system_ds), ("PLAN_ID", -1), ("ACTION_ID", 0), ("PSTIME", 1795266098),
+                      ("PETIME", 0), ("RSTIME", 0), ("RETIME", 0), ("ESTIME", 0), ("EETIME", 0), ("ACTION", 0),
+                      ("UID", -1), ("GID", -1), ("REQUEST_ID", -1)):
+        _add(history, tag, text)
+    backups = _add(node, "BACKUPS")
+    _add(backups, "BACKUP_CONFIG")
+    _add(backups, "BACKUP_IDS")
+    return node
+
+
+class OnedApi:
+    """A loopback XML-RPC server answering pyone's `one.vm.info` and `one.datastore.info` with documents
+    in oned's format, and recording every call: the stand-in for oned, which no registry ships."""
+
+    def __init__(self, session: str = "oneadmin:opennebula") -> None:
+        from xmlrpc.server import SimpleXMLRPCServer
+
+        self.session = session
+        self.vms: dict[int, etree._Element] = {}
+        self.datastores: dict[int, etree._Element] = {}
+        self.calls: list[tuple[str, tuple[object, ...]]] = []
+        self._server = SimpleXMLRPCServer(("127.0.0.1", 0), logRequests=False, allow_none=True)
+        self._server.register_function(self._info(self.vms, "VM"), "one.vm.info")
+        self._server.register_function(self._info(self.datastores, "Datastore"), "one.datastore.info")
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}/RPC2"
+
+    def _info(self, table: dict[int, etree._Element], kind: str):
+        def info(session: str, oid: int, *rest: object) -> list[object]:
+            self.calls.append((f"one.{kind.lower()}.info", (oid, *rest)))
+            if session != self.session:
+                return [False, "[one.info] User couldn't be authenticated, aborting call.", 0x0100, -1]
+            if oid not in table:
+                return [False, f"[one.info] Error getting {kind} [{oid}].", 0x0400, oid]
+            return [True, etree.tostring(table[oid]).decode(), 0]
+        return info
+
+    def __enter__(self) -> "OnedApi":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()

@@ -61,10 +61,28 @@ def create(path: str, fmt: str, size_bytes: int) -> None:
     _finish(path, fmt)
 
 
+def overlay(path: str, backing: str, backing_fmt: str, size_bytes: Optional[int] = None) -> None:
+    """A new qcow2 file whose reads fall through to `backing`, a path relative to `path`'s directory:
+    libgfapi and FUSE then resolve it to the same file of the volume."""
+    args = ["create", "-q", "-f", "qcow2", "-F", backing_fmt, "-b", backing, path]
+    if size_bytes:
+        args.append(str(size_bytes))
+    run(QEMU_IMG, *args, what="Creating the qcow2 overlay")
+    _finish(path, "qcow2")
+
+
+def resize(path: str, fmt: str, size_bytes: int) -> None:
+    run(QEMU_IMG, "resize", "-q", "-f", fmt, path, str(size_bytes), what=f"Resizing {path}")
+    _finish(path, fmt)
+
+
 def convert(src: str, dst: str, out_fmt: str, src_fmt: Optional[str] = None,
-            snapshot: Optional[str] = None) -> None:
-    """Copy `src` into a new `dst` of `out_fmt`; zeros become holes, internal snapshots are dropped."""
+            snapshot: Optional[str] = None, in_use: bool = False) -> None:
+    """Copy `src` into a new `dst` of `out_fmt`; zeros become holes, internal snapshots are dropped.
+    `in_use`: the source is open by a running VM (read it without taking its lock)."""
     args = ["convert", "-q", "-W", "-O", out_fmt]
+    if in_use:
+        args.append("-U")
     if src_fmt:
         args += ["-f", src_fmt]
     if snapshot:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import dataclass, field
-from typing import Optional
+from dataclasses import dataclass
+from typing import BinaryIO, Optional, Sequence
 
 from lxml import etree
 
 from .errors import RequestError
+from .template import Template
 
 # No entities, no DTD, no network, no huge trees: the request is data, never instructions.
 _PARSER = etree.XMLParser(
@@ -21,9 +22,6 @@ _PARSER = etree.XMLParser(
     remove_comments=True,
     remove_pis=True,
 )
-
-YES = frozenset({"yes", "true", "1", "on"})
-
 
 def parse_xml(data: bytes, what: str = "request") -> etree._Element:
     """Parse one XML document; a DOCTYPE or any syntax error is refused."""
@@ -67,31 +65,6 @@ def _int(node: Optional[etree._Element], name: str, default: int) -> int:
         return int(value)
     except ValueError:
         raise RequestError(f"Malformed request: {name} is not a number: {value!r}") from None
-
-
-@dataclass(frozen=True)
-class Template:
-    """Single-valued attributes of an OpenNebula TEMPLATE element."""
-
-    values: dict[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def from_element(cls, node: Optional[etree._Element]) -> "Template":
-        values: dict[str, str] = {}
-        if node is not None:
-            for child in node:
-                if isinstance(child.tag, str) and len(child) == 0:
-                    values[child.tag] = (child.text or "").strip()
-        return cls(values)
-
-    def get(self, name: str, default: str = "") -> str:
-        return self.values.get(name) or default
-
-    def flag(self, name: str, default: bool = False) -> bool:
-        value = self.values.get(name)
-        if not value:
-            return default
-        return value.lower() in YES
 
 
 # IMAGE/TYPE codes (Image.h)
@@ -173,7 +146,7 @@ class DsRequest:
     monitor_vm_disks: bool = False
 
     @classmethod
-    def from_element(cls, root: etree._Element) -> "DsRequest":
+    def from_element(cls, root: etree._Element) -> DsRequest:
         if root.tag != "DS_DRIVER_ACTION_DATA":
             raise RequestError(f"Unexpected request document <{root.tag}>, expected <DS_DRIVER_ACTION_DATA>")
         ds = root.find("DATASTORE")
@@ -191,3 +164,18 @@ class DsRequest:
         if self.image is None:
             raise RequestError("The request has no IMAGE element")
         return self.image
+
+
+def read_ds_request(args: Sequence[str], stdin: BinaryIO) -> DsRequest:
+    """The request of a DS action, in each form oned has used.
+
+    6.8 and later: `<action> <id>` with the base64 request on stdin; 6.4.4-6.6 with -i:
+    `<action> - <id>` and stdin; older: `<action> <base64> <id>`.
+    """
+    if len(args) == 1 or (len(args) >= 2 and args[0] == "-"):
+        payload = stdin.read()
+    elif len(args) >= 2:
+        payload = args[0].encode("ascii", "replace")
+    else:
+        raise RequestError("Missing arguments: expected the object id, with the base64 request on stdin")
+    return DsRequest.from_element(decode_base64_xml(payload))

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from . import files, qemu
 from .errors import DriverError
-from .request import Template
+from .template import Template
 
 URL_SCHEMES = ("http", "https")
 HEAD_BYTES = 1 << 20      # enough of an image's start for qemu-img to read its header

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from .errors import DriverError, RequestError
-from .request import Template
+from .template import Template
 
 DEFAULT_PORT = 24007
 FUSE_TYPE = "fuse.glusterfs"
@@ -137,20 +137,33 @@ class MountedPath:
         rel = os.path.relpath(self.path, self.mount.mount_point)
         return self.mount.volume_path if rel == "." else f"{self.mount.volume_path}/{rel}"
 
+    def usage(self) -> str:
+        """USED_MB, FREE_MB and TOTAL_MB of the volume as `df -B1M` gives them: one statvfs."""
+        st = os.statvfs(self.mount.mount_point)
+        mb = lambda blocks: -(-blocks * st.f_frsize // (1 << 20))   # rounded up, as df does
+        return f"USED_MB={mb(st.f_blocks - st.f_bfree)}\nFREE_MB={mb(st.f_bavail)}\nTOTAL_MB={mb(st.f_blocks)}"
+
 
 def require_mount(path: str, volume: Volume) -> MountedPath:
     """Prove that `path` is on a live FUSE mount of `volume`, or refuse with what to fix."""
+    mounted = require_some_mount(path, volume.name)
+    if mounted.mount.volume_name != volume.name:
+        raise DriverError(
+            f"{path} is on a mount of gluster volume {mounted.mount.volume_name!r} ({mounted.mount.source}), "
+            f"not of GLUSTER_VOLUME {volume.name!r}"
+        )
+    return mounted
+
+
+def require_some_mount(path: str, expected: str = "") -> MountedPath:
+    """Prove that `path` is on a live FUSE mount of a gluster volume (for paths no volume is named for,
+    such as a system datastore's VM directories)."""
     real = os.path.realpath(path)
     mount = mount_of(real)
     if mount.fstype != FUSE_TYPE:
         raise DriverError(
             f"{path} is not on a GlusterFS mount (it is on {mount.mount_point}, type {mount.fstype}): "
-            f"mount gluster volume {volume.name} there first"
-        )
-    if mount.volume_name != volume.name:
-        raise DriverError(
-            f"{path} is on a mount of gluster volume {mount.volume_name!r} ({mount.source}), "
-            f"not of GLUSTER_VOLUME {volume.name!r}"
+            f"mount {'gluster volume ' + expected if expected else 'the gluster volume'} there first"
         )
     try:
         os.statvfs(mount.mount_point)

@@ -9,7 +9,7 @@ import pytest
 from lxml import etree
 
 from one_gluster import onedsim
-from one_gluster.driver import read_ds_request
+from one_gluster.request import read_ds_request
 from one_gluster.errors import RequestError
 from one_gluster.request import DsRequest, decode_base64_xml, parse_xml
 

@@ -93,23 +93,8 @@ def mkfs(req: DsRequest) -> str:
     fs = filesystems.check(image.fs) if image.fs else ""
     log.info(f"Creating {image.size_mb} MB {fmt} image {source}" + (f" with {fs}" if fs else ""))
     with files.Staging(final) as staging:
-        staging.commit(make_image(staging, fmt, image.size_mb * MiB, fs))
+        staging.commit(filesystems.make_image(staging, fmt, image.size_mb * MiB, fs))
     return source
-
-
-def make_image(staging: files.Staging, fmt: str, size_bytes: int, fs: str) -> str:
-    """Create a raw or qcow2 image in a staging file, formatted with `fs` if given; return its path."""
-    temp = staging.temp()
-    if not fs:
-        qemu.create(temp, fmt, size_bytes)
-        return temp
-    qemu.create(temp, "raw", size_bytes)
-    filesystems.make(temp, fs)
-    if fmt == "raw":
-        return temp
-    converted = staging.temp()
-    qemu.convert(temp, converted, "qcow2", src_fmt="raw")
-    return converted
 
 
 def clone(req: DsRequest) -> str:

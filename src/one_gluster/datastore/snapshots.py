@@ -70,11 +70,7 @@ def snap_revert(req: DsRequest) -> None:
     else:
         with files.Staging(path) as staging:
             temp = staging.temp()
-            fd = files.open_new(temp)
-            try:
-                files.copy_file(found, fd)
-            finally:
-                os.close(fd)
+            files.copy_to_new(found, temp)
             staging.commit(temp)
     log.info(f"Reverted {image.source} to snapshot {snap}")
     return None

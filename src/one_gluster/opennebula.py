@@ -1,0 +1,135 @@
+"""OpenNebula's API through pyone: the VM and datastore documents TM actions need.
+
+Configured the way OpenNebula's own CLI is: `ONE_XMLRPC` (default http://localhost:2633/RPC2),
+and the `user:password` in the file named by `ONE_AUTH`, else `~/.one/one_auth`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import threading
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from .errors import DriverError
+from .template import Template
+
+DEFAULT_ENDPOINT = "http://localhost:2633/RPC2"
+TIMEOUT = 30
+
+# LCM states (VirtualMachine.h) that change what an action does
+LCM_RUNNING = 3
+LCM_HOTPLUG_SAVEAS = 26
+LCM_DISK_SNAPSHOT = 57
+LCM_DISK_SNAPSHOT_DELETE = 59
+LCM_DISK_RESIZE = 62
+LIVE_STATES = frozenset({LCM_RUNNING, LCM_HOTPLUG_SAVEAS, LCM_DISK_SNAPSHOT, LCM_DISK_SNAPSHOT_DELETE,
+                         LCM_DISK_RESIZE})
+
+
+def preload() -> None:
+    """Import pyone (~0.15 s) in the background while the action checks paths and mounts."""
+    threading.Thread(target=importlib.import_module, args=("pyone",), daemon=True).start()
+
+
+def endpoint() -> str:
+    return os.environ.get("ONE_XMLRPC") or DEFAULT_ENDPOINT
+
+
+def session() -> str:
+    """`user:password` from ONE_AUTH or ~/.one/one_auth, as the `one*` commands read it."""
+    path = os.environ.get("ONE_AUTH") or os.path.expanduser("~/.one/one_auth")
+    try:
+        with open(path, encoding="utf-8") as f:
+            secret = f.readline().strip()
+    except OSError as exc:
+        raise DriverError(f"Cannot read the OpenNebula credentials in {path}: {exc.strerror}") from None
+    if ":" not in secret:
+        raise DriverError(f"The OpenNebula credentials in {path} are not of the form user:password")
+    return secret
+
+
+@dataclass(frozen=True)
+class Vm:
+    """What TM actions read from `onevm show -x`."""
+
+    id: int
+    lcm_state: int
+    deploy_id: str
+    disks: dict[int, Template]
+    history_ds_ids: tuple[int, ...]
+
+    def disk(self, disk_id: int) -> Template:
+        try:
+            return self.disks[disk_id]
+        except KeyError:
+            raise DriverError(f"VM {self.id} has no disk {disk_id}") from None
+
+    @property
+    def running(self) -> bool:
+        return self.lcm_state in LIVE_STATES
+
+
+@dataclass(frozen=True)
+class DatastoreInfo:
+    id: int
+    base_path: str
+    template: Template
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+class Client:
+    """One connection to oned; each call raises DriverError with what went wrong."""
+
+    def __init__(self) -> None:
+        import pyone
+
+        self._pyone = pyone
+        self.endpoint = endpoint()
+        self._server = pyone.OneServer(self.endpoint, session=session(), timeout=TIMEOUT)
+
+    def _call(self, what: str, method: Any, *args: Any) -> Any:
+        pyone = self._pyone
+        try:
+            return method(*args)
+        except pyone.OneNoExistsException:
+            raise DriverError(f"{what} does not exist in OpenNebula") from None
+        except (pyone.OneAuthenticationException, pyone.OneAuthorizationException) as exc:
+            raise DriverError(f"OpenNebula at {self.endpoint} refused to show {what}: {exc}") from None
+        except pyone.OneException as exc:
+            raise DriverError(f"OpenNebula at {self.endpoint} failed to show {what}: {exc}") from None
+        except OSError as exc:       # requests' connection errors are OSErrors too
+            reason = str(exc.args[0] if exc.args else exc).split(": ")[-1]
+            raise DriverError(f"Cannot reach OpenNebula at {self.endpoint}: {reason}") from None
+
+    def vm(self, vmid: int) -> Vm:
+        doc = self._call(f"VM {vmid}", self._server.vm.info, vmid)
+        disks = {}
+        for disk in _as_list((doc.TEMPLATE or {}).get("DISK")):
+            template = Template.from_mapping(disk)
+            if template.get("DISK_ID").isdigit():
+                disks[int(template.get("DISK_ID"))] = template
+        records = doc.HISTORY_RECORDS.HISTORY if doc.HISTORY_RECORDS is not None else []
+        return Vm(id=int(doc.ID), lcm_state=int(doc.LCM_STATE), deploy_id=doc.DEPLOY_ID or "",
+                  disks=disks, history_ds_ids=tuple(int(h.DS_ID) for h in records))
+
+    def datastore(self, dsid: int) -> DatastoreInfo:
+        doc = self._call(f"Datastore {dsid}", self._server.datastore.info, dsid)
+        return DatastoreInfo(int(doc.ID), doc.BASE_PATH or "", Template.from_mapping(doc.TEMPLATE or {}))
+
+
+_client: Optional[Client] = None
+
+
+def client() -> Client:
+    """The process's connection, made on first use."""
+    global _client
+    if _client is None:
+        _client = Client()
+    return _client

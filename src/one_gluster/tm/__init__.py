@@ -1,0 +1,60 @@
+"""The transfer-manager (TM_MAD) actions: each takes oned's arguments and does its work on the FUSE mount.
+
+oned passes TM actions positional arguments only (`host:path`, ids, sizes), and stdin only to the
+migrate and monitor actions. Each action lives in the module named for what it handles, imported
+only when it runs, so that cheap actions (mv, premigrate) do not pay for pyone, lxml or `sh`.
+`<action>.ssh` names are the mixed mode with an ssh system datastore.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import BinaryIO, Callable, Optional
+
+from ..errors import DriverError, RequestError
+from .paths import HostPath
+
+MODULES = {
+    "clone": "disks", "ln": "disks", "mkimage": "disks", "mkswap": "disks", "resize": "disks", "cpds": "disks",
+    "context": "context",
+    "mv": "moves", "mvds": "moves", "delete": "moves",
+    "premigrate": "migrate", "postmigrate": "migrate", "failmigrate": "migrate",
+    "snap_create": "snapshots", "snap_create_live": "snapshots", "snap_delete": "snapshots",
+    "snap_revert": "snapshots",
+    "monitor": "monitor",
+    "clone.ssh": "mixed", "ln.ssh": "mixed", "mvds.ssh": "mixed", "cpds.ssh": "mixed", "delete.ssh": "mixed",
+    "resize.ssh": "mixed",
+}
+
+
+@dataclass(frozen=True)
+class TmCall:
+    """The executable oned ran, the arguments it gave, and its stdin (empty for most actions)."""
+
+    program: str
+    args: tuple[str, ...]
+    stdin: BinaryIO
+
+    def expect(self, count: int, usage: str) -> None:
+        if len(self.args) < count:
+            raise RequestError(f"Expected the arguments {usage}, got {len(self.args)}: {' '.join(self.args)}")
+
+    def path(self, index: int) -> HostPath:
+        return HostPath.parse(self.args[index])
+
+    def number(self, index: int, name: str) -> int:
+        text = self.args[index]
+        try:
+            return int(text)
+        except ValueError:
+            raise RequestError(f"The {name} argument is not a number: {text!r}") from None
+
+
+Action = Callable[[TmCall], Optional[str]]
+
+
+def action(name: str) -> Action:
+    if name not in MODULES:
+        raise DriverError(f"Unknown transfer manager action {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{MODULES[name]}"), name.replace(".", "_"))

@@ -1,0 +1,204 @@
+"""TM `clone`, `ln`, `mkimage`, `mkswap`, `resize`, `cpds`: VM disks made, grown and saved on the volume.
+
+A clone is a qcow2 overlay on the image, with the image as a relative backing file, so it costs the
+same for any image size and libgfapi finds the backing file inside the volume; a full sparse copy
+when the disk is raw or the datastore asks for standalone disks (QCOW2_STANDALONE). A persistent
+disk is the image itself: `disk.<i>` is only a relative symlink to it.
+"""
+
+from __future__ import annotations
+
+import os
+
+from .. import commands, files, filesystems, log, opennebula, qemu
+from ..errors import DriverError
+from ..opennebula import LCM_DISK_RESIZE
+from ..volume import MountedPath
+from . import TmCall
+from .layout import Disk, check_name, guard, load_disk, same_mount, vm_dir
+
+MiB = 1 << 20
+
+
+def _existing_clone(path: str, disk: Disk, backing: str, size_bytes: int) -> None:
+    """An earlier run of this clone already finished (oned may retry): accept it only if it is one."""
+    data = qemu.info(path, disk.format)
+    if data.get("backing-filename", backing) == backing and data.get("virtual-size", 0) >= size_bytes:
+        log.info(f"{path} is already a clone of {backing}")
+        return
+    raise DriverError(f"{path} already exists and is not a clone of {backing}: delete it first")
+
+
+def clone(call: TmCall) -> None:
+    """Make `disk.<i>` of the VM from image SOURCE: overlay, or full copy; grown to the disk SIZE."""
+    call.expect(4, "fe:SOURCE host:DST VMID DSID")
+    src, dst, vmid = call.path(0), call.path(1), call.number(2, "VM id")
+    opennebula.preload()
+    disk_id = dst.disk_id
+    if disk_id is None:
+        _copy_plain(src.path, dst.path)              # a kernel or initrd from a file datastore
+        return None
+    _, disk = load_disk(vmid, disk_id)
+    volume = disk.volume
+    image = guard(src.path, volume)
+    vm = vm_dir(dst.path, volume)
+    target = MountedPath(os.path.join(vm.path, os.path.basename(dst.path)), vm.mount)
+    check_name(disk, target, disk.template.get("SOURCE") or src.path)
+    same_mount(image, vm)
+    backing = os.path.relpath(image.path, vm.path)   # relative: FUSE and libgfapi resolve it alike
+    grow = disk.grow_to_mb
+    overlay = disk.format == "qcow2" and not disk.template.flag("QCOW2_STANDALONE")
+    if os.path.lexists(target.path):
+        _existing_clone(target.path, disk, backing if overlay else "", (grow or 0) * MiB)
+        return None
+    commands.preload()
+    with files.Staging(target.path) as staging:
+        temp = staging.temp()
+        if overlay:
+            log.info(f"Creating {dst.path} as a qcow2 overlay on {backing}")
+            qemu.overlay(temp, backing, disk.image_format, grow * MiB if grow else None)
+        else:
+            log.info(f"Copying {image.path} into {dst.path} as a standalone {disk.format} disk")
+            _full_copy(image.path, temp, disk)
+            if grow:
+                qemu.resize(temp, disk.format, grow * MiB)
+            if disk.format == "raw" and not disk.template.flag("SPARSE", default=True):
+                files.allocate(temp)
+        staging.commit(temp)
+    return None
+
+
+def _full_copy(image: str, temp: str, disk: Disk) -> None:
+    if disk.format == disk.image_format == "raw":
+        files.copy_to_new(image, temp)
+    else:
+        qemu.convert(image, temp, disk.format, src_fmt=disk.image_format)
+
+
+def _copy_plain(src: str, dst: str) -> None:
+    source = guard(src, None)
+    target = guard(os.path.dirname(dst), None)
+    os.makedirs(target.path, exist_ok=True)
+    with files.Staging(os.path.join(target.path, os.path.basename(dst))) as staging:
+        temp = staging.temp()
+        files.copy_to_new(source.path, temp)
+        staging.commit(temp)
+
+
+def ln(call: TmCall) -> None:
+    """A persistent disk: the VM uses the image in place; `disk.<i>` links to it for the VM directory."""
+    call.expect(4, "fe:SOURCE host:DST VMID DSID")
+    src, dst, vmid = call.path(0), call.path(1), call.number(2, "VM id")
+    opennebula.preload()
+    _, disk = load_disk(vmid, dst.require_disk_id())
+    volume = disk.volume
+    image = guard(src.path, volume)
+    if not os.path.isfile(image.path):
+        raise DriverError(f"The image {src.path} does not exist")
+    check_name(disk, image, disk.template.get("SOURCE") or src.path)
+    vm = vm_dir(dst.path, volume)
+    same_mount(image, vm)
+    link = os.path.relpath(image.path, vm.path)
+    final = os.path.join(vm.path, os.path.basename(dst.path))
+    if os.path.islink(final) and os.readlink(final) == link:
+        log.info(f"{dst.path} already links to {link}")
+        return None
+    if os.path.lexists(final) and not os.path.islink(final):
+        raise DriverError(f"{dst.path} already exists and is not a link to the image: delete it first")
+    with files.Staging(final) as staging:
+        temp = staging.temp("link")
+        os.symlink(link, temp)
+        os.replace(temp, final)
+    log.info(f"Linked {dst.path} to the image {src.path}")
+    return None
+
+
+def mkimage(call: TmCall) -> None:
+    """A volatile disk of SIZE MB: raw or qcow2, with the FS of the VM disk made inside, or swap."""
+    call.expect(5, "SIZE FORMAT host:DST VMID DSID")
+    size, fmt, dst, vmid = call.number(0, "size"), call.args[1].lower(), call.path(2), call.number(3, "VM id")
+    if fmt == "swap":
+        _make_volatile(size, "raw", "swap", dst.path)
+        return None
+    if fmt not in qemu.TARGET_FORMATS:
+        raise DriverError(f"Unknown volatile disk format {fmt!r}: use raw or qcow2")
+    opennebula.preload()
+    _, disk = load_disk(vmid, dst.require_disk_id())
+    fs = filesystems.check(disk.template.get("FS")) if disk.template.get("FS") else ""
+    _make_volatile(size, fmt, fs, dst.path)
+    return None
+
+
+def mkswap(call: TmCall) -> None:
+    """A swap disk of SIZE MB."""
+    call.expect(4, "SIZE host:DST VMID DSID")
+    _make_volatile(call.number(0, "size"), "raw", "swap", call.path(1).path)
+    return None
+
+
+def _make_volatile(size_mb: int, fmt: str, fs: str, dst: str) -> None:
+    if size_mb <= 0:
+        raise DriverError(f"A volatile disk needs a size in MB, got {size_mb}")
+    vm = vm_dir(dst, None)
+    final = os.path.join(vm.path, os.path.basename(dst))
+    if os.path.lexists(final):
+        data = qemu.info(final, fmt)
+        if data.get("virtual-size") == size_mb * MiB:
+            log.info(f"{dst} already exists with {size_mb} MB")
+            return
+        raise DriverError(f"{dst} already exists with another size: delete it first")
+    log.info(f"Creating a {size_mb} MB {fmt} disk {dst}" + (f" with {fs}" if fs else ""))
+    with files.Staging(final) as staging:
+        staging.commit(filesystems.make_image(staging, fmt, size_mb * MiB, fs))
+
+
+def resize(call: TmCall) -> None:
+    """Grow the disk to SIZE MB: the clone itself, or the image of a persistent disk."""
+    call.expect(4, "host:DST SIZE VMID DSID")
+    dst, size, vmid = call.path(0), call.number(1, "size"), call.number(2, "VM id")
+    opennebula.preload()
+    vm, disk = load_disk(vmid, dst.require_disk_id())
+    if vm.lcm_state == LCM_DISK_RESIZE:
+        log.info("The VM is running: the hypervisor grows the disk (virsh blockresize)")
+        return None
+    path = guard(dst.path, disk.volume).path
+    log.info(f"Resizing {dst.path} to {size} MB")
+    qemu.resize(path, disk.format, size * MiB)
+    return None
+
+
+def cpds(call: TmCall) -> None:
+    """Save the disk (snap_id -1) or one of its snapshots as the new image NEW_SOURCE (disk-saveas)."""
+    call.expect(5, "host:SRC NEW_SOURCE SNAP_ID VMID DSID")
+    src, snap_id, vmid = call.path(0), call.number(2, "snapshot id"), call.number(3, "VM id")
+    new_source = call.path(1).path
+    opennebula.preload()
+    vm, disk = load_disk(vmid, src.require_disk_id())
+    path = guard(src.path, disk.volume).path
+    target_dir = guard(os.path.dirname(new_source), None)
+    final = os.path.join(target_dir.path, os.path.basename(new_source))
+    if final == path:
+        log.info(f"{new_source} is the disk itself: nothing to copy")
+        return None
+    from . import live, snapshots
+
+    with files.Staging(final) as staging:
+        temp = staging.temp()
+        if snap_id >= 0 and disk.format != "qcow2":
+            files.copy_to_new(snapshots.require_file(path, snap_id), temp)
+        elif snap_id >= 0:
+            qemu.convert(path, temp, disk.image_format, src_fmt="qcow2", snapshot=qemu.snapshot_tag(snap_id),
+                         in_use=vm.running)
+        elif vm.running and disk.format == "qcow2":
+            with live.live_snapshot(src.host, vm, disk) as tag:    # a consistent point of the running disk
+                qemu.convert(path, temp, disk.image_format, src_fmt="qcow2", snapshot=tag, in_use=True)
+        elif vm.running:
+            with live.paused(src.host, vm):
+                qemu.convert(path, temp, disk.image_format, src_fmt=disk.format, in_use=True)
+        else:
+            qemu.convert(path, temp, disk.image_format, src_fmt=disk.format)
+        staging.commit(temp)
+    log.info(f"Saved disk {disk.disk_id} of VM {vmid}" + (f" snapshot {snap_id}" if snap_id >= 0 else "")
+             + f" as {new_source}")
+    return None
+

@@ -1,0 +1,80 @@
+"""Disk operations on a running VM, through the host's libvirt: internal qcow2 snapshots taken and
+removed by QEMU itself (QMP `blockdev-snapshot-internal-sync`), and pausing a guest around a copy."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import secrets
+from typing import Any, Iterator
+
+from ..errors import DriverError
+from ..hosts import run_on
+from ..opennebula import Vm
+from ..request import parse_xml
+from .layout import Disk
+
+LIBVIRT_URI = "qemu:///system"
+
+
+def virsh(host: str, *args: str, what: str = "") -> str:
+    return run_on(host, "virsh", "-c", LIBVIRT_URI, *args, what=what)
+
+
+def _qmp(host: str, domain: str, command: str, **arguments: Any) -> Any:
+    message = json.dumps({"execute": command, "arguments": arguments})
+    reply = json.loads(virsh(host, "qemu-monitor-command", domain, message, what=f"QEMU {command} on {domain}"))
+    if "error" in reply:
+        raise DriverError(f"QEMU {command} on {domain} failed: {reply['error'].get('desc', reply['error'])}")
+    return reply.get("return")
+
+
+def _domain(vm: Vm) -> str:
+    if not vm.deploy_id:
+        raise DriverError(f"VM {vm.id} is running but has no DEPLOY_ID")
+    return vm.deploy_id
+
+
+def _node(host: str, domain: str, disk: Disk) -> str:
+    """The QEMU block node of the disk: libvirt's alias for its target, then QEMU's node for that device."""
+    target = disk.template.get("TARGET")
+    root = parse_xml(virsh(host, "dumpxml", domain, what=f"Reading domain {domain}").encode(), "domain XML")
+    alias = root.xpath("string(devices/disk[target/@dev=$t]/alias/@name)", t=target)
+    if not alias:
+        raise DriverError(f"Domain {domain} has no disk with target {target!r}")
+    for device in _qmp(host, domain, "query-block"):
+        if alias in device.get("qdev", "").split("/") and device.get("inserted"):
+            return device["inserted"]["node-name"]
+    raise DriverError(f"QEMU of {domain} has no block device for disk {target} ({alias})")
+
+
+def snapshot_create(host: str, vm: Vm, disk: Disk, tag: str) -> None:
+    domain = _domain(vm)
+    _qmp(host, domain, "blockdev-snapshot-internal-sync", device=_node(host, domain, disk), name=tag)
+
+
+def snapshot_delete(host: str, vm: Vm, disk: Disk, tag: str) -> None:
+    domain = _domain(vm)
+    _qmp(host, domain, "blockdev-snapshot-delete-internal-sync", device=_node(host, domain, disk), name=tag)
+
+
+@contextlib.contextmanager
+def live_snapshot(host: str, vm: Vm, disk: Disk) -> Iterator[str]:
+    """A temporary internal snapshot of a running qcow2 disk: a consistent point to copy from."""
+    tag = f"one-gluster-copy-{secrets.token_hex(4)}"
+    snapshot_create(host, vm, disk, tag)
+    try:
+        yield tag
+    finally:
+        snapshot_delete(host, vm, disk, tag)
+
+
+@contextlib.contextmanager
+def paused(host: str, vm: Vm) -> Iterator[None]:
+    """The guest suspended (no writes) for a copy of a raw disk, resumed whatever happens."""
+    domain = _domain(vm)
+    virsh(host, "suspend", domain, what=f"Suspending {domain}")
+    try:
+        yield
+    finally:
+        virsh(host, "resume", domain, what=f"Resuming {domain}")

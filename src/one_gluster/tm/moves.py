@@ -1,0 +1,66 @@
+"""TM `mv`, `mvds`, `delete`: on a shared volume, moving a VM moves no data; deleting stays inside
+the VM directory.
+
+These run at every stop, undeploy, migration and terminate, so they import nothing heavy.
+"""
+
+from __future__ import annotations
+
+import os
+
+from .. import files, log
+from ..errors import DriverError
+from ..volume import require_some_mount
+from . import TmCall
+from .paths import HostPath
+
+
+def mv(call: TmCall) -> None:
+    """A disk or the VM directory between hosts (same path: nothing to do) or system datastores."""
+    call.expect(4, "host:SRC host:DST VMID DSID")
+    src, dst = call.path(0), call.path(1)
+    if src.path == dst.path or src.disk_id is not None:
+        log.info(f"{dst.path} stays where it is on the shared volume")
+        return None
+    source, target = require_some_mount(src.path), require_some_mount(dst.path)
+    if source.mount.mount_point != target.mount.mount_point:
+        raise DriverError(f"Cannot move {src.path} to {dst.path}: the system datastores are on different gluster "
+                          "mounts; move VMs only between system datastores on the same volume")
+    if not os.path.lexists(source.path) and os.path.isdir(target.path):
+        log.info(f"{dst.path} was already moved")
+        return None
+    if os.path.lexists(target.path):
+        raise DriverError(f"Cannot move {src.path} to {dst.path}: the destination already exists")
+    os.makedirs(os.path.dirname(target.path), exist_ok=True)
+    os.rename(source.path, target.path)
+    log.info(f"Moved {src.path} to {dst.path}")
+    return None
+
+
+def mvds(call: TmCall) -> None:
+    """A persistent disk back to its image: the VM wrote the image itself, so nothing moves."""
+    call.expect(4, "host:SRC SOURCE VMID DSID")
+    log.info(f"{call.args[1]} already holds what the VM wrote")
+    return None
+
+
+def _check_vm_path(path: HostPath, vmid: int) -> None:
+    """Only `.../<sysds>/<vmid>` or `.../<vmid>/disk.<i>` may be deleted."""
+    if path.disk_id is not None:
+        ok = os.path.basename(os.path.dirname(path.path)) == str(vmid)
+    else:
+        ok = os.path.basename(path.path) == str(vmid) and os.path.basename(os.path.dirname(path.path)).isdigit()
+    if not ok:
+        raise DriverError(f"Refusing to delete {path.path}: it is not a disk or the directory of VM {vmid}")
+
+
+def delete(call: TmCall) -> None:
+    """Remove a VM disk (with its snapshot copies) or the VM directory; already gone is fine.
+    A persistent disk's `disk.<i>` is a link: the link goes, never the image."""
+    call.expect(3, "host:PATH VMID DSID")
+    path, vmid = call.path(0), call.number(1, "VM id")
+    _check_vm_path(path, vmid)
+    require_some_mount(os.path.dirname(path.path))   # a dead or missing mount is an error, not "gone"
+    removed = [p for p in (path.path, f"{path.path}.snap") if files.remove_tree(p)]
+    log.info(f"Removed {', '.join(removed)}" if removed else f"{path.path} was already gone")
+    return None

@@ -1,0 +1,47 @@
+"""TM arguments as oned writes them: `host:path`, with `fe:` for the front-end and doubled slashes."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from typing import Optional
+
+from ..errors import RequestError
+
+_DISK = re.compile(r"^disk\.(\d+)$")
+
+
+@dataclass(frozen=True)
+class HostPath:
+    """`host:path` split as OpenNebula's arg_host/arg_path do; repeated slashes collapsed."""
+
+    host: str
+    path: str
+
+    @classmethod
+    def parse(cls, text: str) -> "HostPath":
+        host, sep, path = text.partition(":")
+        if not sep:
+            host, path = "", text
+        path = re.sub("/+", "/", path)
+        if not path.startswith("/"):
+            raise RequestError(f"Expected an absolute path in {text!r}")
+        return cls(host, os.path.normpath(path))
+
+    @property
+    def disk_id(self) -> Optional[int]:
+        """N for a path ending in `disk.N`, else None (a VM directory, a kernel...)."""
+        match = _DISK.match(os.path.basename(self.path))
+        return int(match.group(1)) if match else None
+
+    def require_disk_id(self) -> int:
+        disk_id = self.disk_id
+        if disk_id is None:
+            raise RequestError(f"{self.path} is not a VM disk path (.../<vmid>/disk.<id>)")
+        return disk_id
+
+    @property
+    def vm_dir(self) -> str:
+        """The VM directory: the path itself, or the directory that holds the disk."""
+        return os.path.dirname(self.path) if self.disk_id is not None else self.path

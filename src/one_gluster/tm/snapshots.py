@@ -1,0 +1,115 @@
+"""TM `snap_create`, `snap_create_live`, `snap_delete`, `snap_revert`: disk snapshots kept as the DS
+driver keeps image snapshots, so that they survive as image snapshots of persistent disks.
+
+The active layer never moves away from the name core opens: a qcow2 disk (a clone, or the image of
+a persistent disk) holds its snapshots inside the file as internal snapshots `one-snap-<id>`; a
+raw disk keeps full copies in `<file>.snap/<id>`. A running VM's qcow2 disk is snapshotted by its
+own QEMU through libvirt; a running raw disk is copied while the guest is paused.
+"""
+
+from __future__ import annotations
+
+import os
+
+from .. import files, log, opennebula, qemu
+from ..errors import DriverError
+from ..opennebula import LCM_DISK_SNAPSHOT_DELETE, Vm
+from . import TmCall, live
+from .layout import Disk, guard, load_disk
+
+
+def snapshot_file(path: str, snap_id: int) -> str:
+    return os.path.join(f"{path}.snap", str(snap_id))
+
+
+def require_file(path: str, snap_id: int) -> str:
+    found = snapshot_file(path, snap_id)
+    if not os.path.isfile(found):
+        raise DriverError(f"{path} has no snapshot {snap_id}")
+    return found
+
+
+def _target(call: TmCall) -> tuple[str, int, Vm, Disk, str]:
+    """(host, snapshot id, VM, disk, the file that holds the disk's active layer)."""
+    call.expect(4, "host:DISK SNAP_ID VMID DSID")
+    dst, snap_id, vmid = call.path(0), call.number(1, "snapshot id"), call.number(2, "VM id")
+    opennebula.preload()
+    vm, disk = load_disk(vmid, dst.require_disk_id())
+    path = guard(dst.path, disk.volume).path      # resolved: a persistent disk's file is the image
+    if not os.path.isfile(path):
+        raise DriverError(f"The disk {dst.path} does not exist")
+    return dst.host, snap_id, vm, disk, path
+
+
+def _has_tag(path: str, tag: str) -> bool:
+    return tag in qemu.snapshot_names(path)
+
+
+def snap_create(call: TmCall) -> None:
+    """Snapshot a disk of a VM that is powered off or suspended."""
+    _, snap_id, vm, disk, path = _target(call)
+    _create(None, snap_id, vm, disk, path)
+    return None
+
+
+def snap_create_live(call: TmCall) -> None:
+    """Snapshot a disk of a running VM, through the hypervisor's libvirt."""
+    host, snap_id, vm, disk, path = _target(call)
+    _create(host if vm.running else None, snap_id, vm, disk, path)
+    return None
+
+
+def _create(live_host: str | None, snap_id: int, vm: Vm, disk: Disk, path: str) -> None:
+    tag = qemu.snapshot_tag(snap_id)
+    if disk.format == "qcow2":
+        if _has_tag(path, tag):
+            log.info(f"Snapshot {snap_id} of disk {disk.disk_id} already exists")
+        elif live_host is not None:
+            live.snapshot_create(live_host, vm, disk, tag)
+        else:
+            qemu.snapshot(path, "-c", tag)
+    else:
+        os.makedirs(f"{path}.snap", exist_ok=True)
+        with files.Staging(snapshot_file(path, snap_id)) as staging:
+            temp = staging.temp()
+            if live_host is not None:
+                with live.paused(live_host, vm):
+                    files.copy_to_new(path, temp)
+            else:
+                files.copy_to_new(path, temp)
+            staging.commit(temp)
+    log.info(f"Created snapshot {snap_id} of disk {disk.disk_id} of VM {vm.id}")
+
+
+def snap_delete(call: TmCall) -> None:
+    """Delete a snapshot (also of a running VM); one already gone is fine."""
+    host, snap_id, vm, disk, path = _target(call)
+    tag = qemu.snapshot_tag(snap_id)
+    if disk.format == "qcow2":
+        if not _has_tag(path, tag):
+            log.info(f"Snapshot {snap_id} of disk {disk.disk_id} was already gone")
+        elif vm.lcm_state == LCM_DISK_SNAPSHOT_DELETE:
+            live.snapshot_delete(host, vm, disk, tag)
+        else:
+            qemu.snapshot(path, "-d", tag)
+    elif not files.remove_tree(snapshot_file(path, snap_id)):
+        log.info(f"Snapshot {snap_id} of disk {disk.disk_id} was already gone")
+    log.info(f"Deleted snapshot {snap_id} of disk {disk.disk_id} of VM {vm.id}")
+    return None
+
+
+def snap_revert(call: TmCall) -> None:
+    """Make the disk's content that of a snapshot (the VM is powered off)."""
+    _, snap_id, vm, disk, path = _target(call)
+    if disk.format == "qcow2":
+        tag = qemu.snapshot_tag(snap_id)
+        if not _has_tag(path, tag):
+            raise DriverError(f"Disk {disk.disk_id} of VM {vm.id} has no snapshot {snap_id}")
+        qemu.snapshot(path, "-a", tag)
+    else:
+        with files.Staging(path) as staging:
+            temp = staging.temp()
+            files.copy_to_new(require_file(path, snap_id), temp)
+            staging.commit(temp)
+    log.info(f"Reverted disk {disk.disk_id} of VM {vm.id} to snapshot {snap_id}")
+    return None

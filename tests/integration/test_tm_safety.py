@@ -1,0 +1,90 @@
+"""TM refusals: layouts where core would open another file than the driver makes, unmounted system
+datastores, an unreachable oned, malformed arguments. Each fails with one plain line and writes nothing."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+from one_gluster import onedsim
+from conftest import VOLUME, deploy, gluster_disk, imported, make_raw
+
+MiB = 1 << 20
+
+
+@pytest.fixture(scope="module")
+def qcow2_source_for_safety(ds, sources_dir):
+    return imported(ds, sources_dir, "tm-safety", "qcow2")[0]
+
+
+def test_image_datastore_in_another_directory_of_the_volume_is_refused(tm, ds, lab, sources_dir, vm_ids):
+    # datastore 102: a subdirectory of the volume, not the directory the VM directories are in
+    sub = Path(lab.mount_point) / "images102"
+    sub.mkdir(exist_ok=True)
+    link = Path(lab.mount_point).parent / "102"
+    if not link.exists():
+        link.symlink_to(sub)
+    raw = make_raw(sources_dir / "elsewhere.raw", 8 * MiB, {0: b"x" * 4096})
+    source, _ = ds.ok("cp", onedsim.image(0, path=str(raw)), ds_template={}).split()
+    moved = str(link) + "/" + os.path.basename(source)
+    os.rename(os.path.realpath(source), os.path.realpath(link) + "/" + os.path.basename(source))
+    vmid = next(vm_ids)
+    deploy(tm, vmid, gluster_disk(0, moved, "raw", clone=False, datastore_id=102))
+    done = tm.call("ln", f"vm:{moved}", tm.disk(vmid, 0), vmid, 102)
+    assert done.returncode == 1
+    error = done.plain_errors[-1]
+    assert f"KVM will open gluster volume path {VOLUME}/{os.path.basename(source)}" in error
+    assert f"{VOLUME}/images102/{os.path.basename(source)}" in error and "same directory of the volume" in error
+    assert not tm.real(vmid, 0).exists()
+
+
+def test_unmounted_system_datastore_is_refused(tm, qcow2_source_for_safety, tmp_path, vm_ids):
+    source = qcow2_source_for_safety
+    vmid = next(vm_ids)
+    deploy(tm, vmid, gluster_disk(0, source, "qcow2"))
+    plain = tmp_path / "datastores" / "100"
+    plain.mkdir(parents=True)
+    done = tm.call("clone", f"vm:{source}", f"{tm.host}:{plain}/{vmid}/disk.0", vmid, 101)
+    assert done.returncode == 1 and "is not on a GlusterFS mount" in done.plain_errors[-1]
+    assert os.listdir(plain) == []
+    done = tm.call("mkswap", 16, f"{tm.host}:{plain}/{vmid}/disk.1", vmid, 100)
+    assert done.returncode == 1 and os.listdir(plain) == []
+    done = tm.call("delete", f"{tm.host}:{plain}/{vmid}", vmid, 100)
+    assert done.returncode == 1 and "is not on a GlusterFS mount" in done.plain_errors[-1]
+
+
+def test_unreachable_oned_is_a_clear_error(tm, qcow2_source_for_safety, vm_ids):
+    source = qcow2_source_for_safety
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]                  # a port nobody listens on
+    vmid = next(vm_ids)
+    done = tm.call("clone", f"vm:{source}", tm.disk(vmid, 0), vmid, 101,
+                   env={"ONE_XMLRPC": f"http://127.0.0.1:{port}/RPC2"})
+    assert done.returncode == 1
+    assert done.plain_errors == [f"Cannot reach OpenNebula at http://127.0.0.1:{port}/RPC2: "
+                                 + done.plain_errors[0].split(": ", 1)[1]]
+    assert "Traceback" not in done.stderr and not tm.real(vmid, 0).exists()
+
+
+def test_wrong_credentials_and_unknown_vm(tm, qcow2_source_for_safety, tmp_path, vm_ids):
+    source = qcow2_source_for_safety
+    vmid = next(vm_ids)
+    deploy(tm, vmid, gluster_disk(0, source, "qcow2"))
+    bad = tmp_path / "one_auth"
+    bad.write_text("oneadmin:wrong\n")
+    done = tm.call("clone", f"vm:{source}", tm.disk(vmid, 0), vmid, 101, env={"ONE_AUTH": str(bad)})
+    assert done.returncode == 1 and "refused to show VM" in done.plain_errors[-1]
+    done = tm.call("clone", f"vm:{source}", tm.disk(9999, 0), 9999, 101)
+    assert done.returncode == 1 and done.plain_errors == ["VM 9999 does not exist in OpenNebula"]
+
+
+def test_malformed_arguments(tm):
+    assert tm.call("clone", "only-one").plain_errors[-1].startswith("Expected the arguments")
+    done = tm.call("delete", f"{tm.host}:relative/path", 1, 100)
+    assert done.returncode == 1 and "absolute path" in done.plain_errors[-1]
+    done = tm.call("resize", f"{tm.host}:{tm.location}/100/1/disk.0", "big", 1, 101)
+    assert done.returncode == 1 and "not a number" in done.plain_errors[-1]
