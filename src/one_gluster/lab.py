@@ -101,6 +101,11 @@ def _is_fuse_client(pid: int) -> bool:
         return False
 
 
+# The client-side caches that the `virt` option group turns off: QEMU writes through libgfapi while
+# the drivers read through FUSE, and these caches would show the FUSE side stale image metadata.
+COHERENT_CACHES = {"performance.quick-read": "off", "performance.read-ahead": "off", "performance.io-cache": "off"}
+
+
 @dataclass
 class Lab:
     """One lab volume: bricks under `root/bricks/<volume>`, mounted at `mount_point`."""
@@ -138,6 +143,8 @@ class Lab:
                 shutil.rmtree(brick, ignore_errors=True)
                 os.makedirs(brick)
             gluster.create_volume(self.volume, wanted, self.replica)
+            for option, value in COHERENT_CACHES.items():
+                gluster.set_option(self.volume, option, value)
             gluster.start_volume(self.volume)
         elif not info.started or not all(b.online for b in gluster.brick_status(self.volume)):
             gluster.start_volume(self.volume, force=True)

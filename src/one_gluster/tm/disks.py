@@ -174,7 +174,8 @@ def cpds(call: TmCall) -> None:
     new_source = call.path(1).path
     opennebula.preload()
     vm, disk = load_disk(vmid, src.require_disk_id())
-    path = guard(src.path, disk.volume).path
+    mounted = guard(src.path, disk.volume)
+    path = mounted.path
     target_dir = guard(os.path.dirname(new_source), None)
     final = os.path.join(target_dir.path, os.path.basename(new_source))
     if final == path:
@@ -189,12 +190,16 @@ def cpds(call: TmCall) -> None:
         elif snap_id >= 0:
             qemu.convert(path, temp, disk.image_format, src_fmt="qcow2", snapshot=qemu.snapshot_tag(snap_id),
                          in_use=vm.running)
-        elif vm.running and disk.format == "qcow2":
-            with live.live_snapshot(src.host, vm, disk) as tag:    # a consistent point of the running disk
-                qemu.convert(path, temp, disk.image_format, src_fmt="qcow2", snapshot=tag, in_use=True)
         elif vm.running:
-            with live.paused(src.host, vm):
-                qemu.convert(path, temp, disk.image_format, src_fmt=disk.format, in_use=True)
+            # The running QEMU writes through libgfapi and the FUSE view of its metadata may lag by the
+            # client's cache timeout: read the consistent point through libgfapi too.
+            uri = live.gfapi_uri(mounted, disk)
+            if disk.format == "qcow2":
+                with live.live_snapshot(src.host, vm, disk) as tag:
+                    qemu.convert(uri, temp, disk.image_format, src_fmt="qcow2", snapshot=tag, in_use=True)
+            else:
+                with live.paused(src.host, vm):
+                    qemu.convert(uri, temp, disk.image_format, src_fmt=disk.format, in_use=True)
         else:
             qemu.convert(path, temp, disk.image_format, src_fmt=disk.format)
         staging.commit(temp)

@@ -8,10 +8,12 @@ import json
 import secrets
 from typing import Any, Iterator
 
+from .. import libvirt
 from ..errors import DriverError
 from ..hosts import run_on
 from ..opennebula import Vm
 from ..request import parse_xml
+from ..volume import MountedPath
 from .layout import Disk
 
 LIBVIRT_URI = "qemu:///system"
@@ -46,6 +48,14 @@ def _node(host: str, domain: str, disk: Disk) -> str:
         if alias in device.get("qdev", "").split("/") and device.get("inserted"):
             return device["inserted"]["node-name"]
     raise DriverError(f"QEMU of {domain} has no block device for disk {target} ({alias})")
+
+
+def gfapi_uri(mounted: MountedPath, disk: Disk) -> str:
+    """The disk as its VM's QEMU opens it: through libgfapi, from the first GLUSTER_HOST."""
+    volume = disk.volume
+    if volume is None or not volume.servers:
+        raise DriverError(f"Disk {disk.disk_id} of VM {disk.vmid} has no GLUSTER_HOST to read it from")
+    return libvirt.uri(mounted.volume_path, volume.servers[0])
 
 
 def snapshot_create(host: str, vm: Vm, disk: Disk, tag: str) -> None:

@@ -1,0 +1,145 @@
+"""A real libvirtd runs a VM whose disks are the gluster network disks `one-gluster disk-xml` emits for
+a TM-made clone and a persistent disk; the guest's firmware boots from the clone through libgfapi.
+The live TM actions (snap_create_live, cpds of a running VM, snap_delete at DISK_SNAPSHOT_DELETE) then
+act on that running VM through libvirt.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from conftest import HOST, VOLUME, deploy, gluster_disk, imported, make_raw, qemu_img
+
+MiB = 1 << 20
+URI = "qemu:///system"
+BANNER = b"ONE-GLUSTER-BOOT-OK"
+# A boot sector that prints BANNER on COM1 and halts: proof that the firmware read the disk.
+BOOT_CODE = bytes.fromhex("31c08ed8be157cbaf803ac84c07403eeebf8f4ebfd") + BANNER + b"\0"
+
+
+def virsh(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(["virsh", "-c", URI, *args], capture_output=True, text=True, check=check)
+
+
+@pytest.fixture(scope="session")
+def libvirtd():
+    """libvirtd (and virtlogd) for the session: started here when not running, stopped after."""
+    if not shutil.which("libvirtd") or not shutil.which("qemu-system-x86_64"):
+        pytest.skip("libvirtd or qemu-system-x86_64 is not installed")
+    started = []
+    if virsh("version", check=False).returncode != 0:
+        for daemon in ("virtlogd", "libvirtd"):
+            if subprocess.run(["pgrep", "-x", daemon], capture_output=True).returncode != 0:
+                subprocess.run([daemon, "-d"], check=True)
+                started.append(daemon)
+        deadline = time.monotonic() + 60
+        while virsh("version", check=False).returncode != 0:
+            if time.monotonic() > deadline:
+                pytest.skip(f"libvirtd did not answer on {URI} within 60 s: "
+                            f"{virsh('version', check=False).stderr.strip()}")
+            time.sleep(1)
+    yield
+    for daemon in reversed(started):
+        subprocess.run(["pkill", "-x", daemon], check=False)
+
+
+def disk_xml(*args: str) -> etree._Element:
+    cli = Path(sys.executable).with_name("one-gluster")
+    out = subprocess.run([str(cli), "disk-xml", "--host", f"{HOST}:24007", *args], capture_output=True, text=True,
+                         check=True).stdout
+    return etree.fromstring(out)
+
+
+def domain(name: str, disks: list[etree._Element], serial: Path) -> bytes:
+    root = etree.fromstring(f"""<domain type='qemu'><name>{name}</name><memory unit='MiB'>64</memory>
+      <vcpu>1</vcpu><os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os>
+      <devices><emulator>/usr/bin/qemu-system-x86_64</emulator>
+      <serial type='file'><source path='{serial}'/><target port='0'/></serial></devices></domain>""")
+    devices = root.find("devices")
+    for position, disk in enumerate(disks):
+        devices.insert(1 + position, disk)
+    return etree.tostring(root, pretty_print=True)
+
+
+def snapshots(path: Path) -> list[str]:
+    return [s["name"] for s in json.loads(qemu_img("info", "-U", "--output=json", str(path))).get("snapshots", [])]
+
+
+def running_snapshots(domain: str, device: str) -> list[str]:
+    """The internal snapshots the running QEMU sees on a disk (QMP query-block)."""
+    reply = json.loads(virsh("qemu-monitor-command", domain, '{"execute": "query-block"}').stdout)
+    for block in reply["return"]:
+        if device in block.get("qdev", "").split("/"):
+            return [s["name"] for s in block["inserted"]["image"].get("snapshots", [])]
+    raise AssertionError(f"{domain} has no disk {device}")
+
+
+@pytest.mark.gfapi
+def test_libvirt_runs_the_gluster_disks(libvirtd, tm, ds, sources_dir, vm_ids):
+    raw = make_raw(sources_dir / "boot.raw", 4 * MiB, {0: BOOT_CODE, 510: b"\x55\xaa"})
+    qcow = sources_dir / "boot.qcow2"
+    qemu_img("convert", "-O", "qcow2", str(raw), str(qcow))
+    from one_gluster import onedsim
+    base = ds.ok("cp", onedsim.image(0, path=str(qcow))).split()[0]
+    persistent, _ = imported(ds, sources_dir, "virt-pers", "qcow2")
+    vmid = next(vm_ids)
+    name = f"one-{vmid}"
+    disks = [gluster_disk(0, base, "qcow2", target="vda"), gluster_disk(1, persistent, "qcow2", clone=False,
+                                                                         target="vdb")]
+    deploy(tm, vmid, *disks, lcm_state=1)
+    tm.ok("clone", f"vm:{base}", tm.disk(vmid, 0), vmid, 101)
+    tm.ok("ln", f"vm:{persistent}", tm.disk(vmid, 1), vmid, 101)
+
+    work = Path(tempfile.mkdtemp(prefix="one-gluster-virt-"))
+    work.chmod(0o755)                                    # QEMU runs as libvirt-qemu
+    serial = work / "serial.log"
+    xml = domain(name, [disk_xml("--volume", VOLUME, "--vmid", str(vmid), "--disk-id", "0", "--clone",
+                                 "--target", "vda"),
+                        disk_xml("--volume", VOLUME, "--source", persistent, "--target", "vdb")], serial)
+    (work / "domain.xml").write_bytes(xml)
+    try:
+        assert subprocess.run(["virt-xml-validate", str(work / "domain.xml"), "domain"],
+                              capture_output=True).returncode == 0
+        virsh("define", str(work / "domain.xml"))
+        virsh("start", name)
+        blk = virsh("domblklist", name).stdout.split()
+        assert blk[blk.index("vda") + 1] == f"{VOLUME}/{vmid}/disk.0"
+        assert blk[blk.index("vdb") + 1] == f"{VOLUME}/{os.path.basename(persistent)}"
+        deadline = time.monotonic() + 120
+        while BANNER not in (serial.read_bytes() if serial.exists() else b""):
+            assert time.monotonic() < deadline, "the guest never printed its banner"
+            time.sleep(1)
+
+        # live actions on the running VM, through libvirt
+        clone = tm.real(vmid, 0)
+        deploy(tm, vmid, *disks, lcm_state=57, deploy_id=name)            # DISK_SNAPSHOT
+        tm.ok("snap_create_live", tm.disk(vmid, 0), 0, vmid, 101)
+        assert running_snapshots(name, "virtio-disk0") == ["one-snap-0"]
+        deploy(tm, vmid, *disks, lcm_state=26, deploy_id=name)            # HOTPLUG_SAVEAS
+        saved = f"{ds.base_path}/{'12' * 16}"
+        tm.ok("cpds", tm.disk(vmid, 0), saved, -1, vmid, 101)
+        assert open(saved, "rb").read(2) != b"" and "backing-filename" not in qemu_img("info", saved)
+        assert running_snapshots(name, "virtio-disk0") == ["one-snap-0"]  # its temporary snapshot is gone
+        deploy(tm, vmid, *disks, lcm_state=59, deploy_id=name)            # DISK_SNAPSHOT_DELETE
+        tm.ok("snap_create_live", tm.disk(vmid, 0), 1, vmid, 101)
+        tm.ok("snap_delete", tm.disk(vmid, 0), 0, vmid, 101)
+        assert running_snapshots(name, "virtio-disk0") == ["one-snap-1"]
+        assert virsh("domstate", name).stdout.strip() == "running"
+    finally:
+        virsh("destroy", name, check=False)
+        virsh("undefine", name, check=False)
+        shutil.rmtree(work, ignore_errors=True)
+    assert snapshots(clone) == ["one-snap-1"]          # what QEMU wrote through libgfapi, seen on FUSE
+    raw_saved = sources_dir / "saved.raw"
+    qemu_img("convert", "-O", "raw", saved, str(raw_saved))
+    assert raw_saved.read_bytes()[:len(BOOT_CODE)] == BOOT_CODE
