@@ -14,67 +14,16 @@
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from one_gluster import gluster, lab as labmod, onedsim
 
-REPO = Path(__file__).resolve().parents[1]
-MiB, GiB = 1 << 20, 1 << 30
-HOST = "127.0.1.1"
-
-
-def make_source(path: Path) -> None:
-    """2 GiB raw, 200 MiB of random data in 20 extents of 10 MiB spread over the disk."""
-    if path.exists() and path.stat().st_size == 2 * GiB:
-        return
-    with open(path, "wb") as f:
-        f.truncate(2 * GiB)
-        for i in range(20):
-            f.seek(i * 100 * MiB + 3 * MiB)
-            f.write(os.urandom(10 * MiB))
-
-
-def _brick_bytes(bricks: list[str]) -> int:
-    seen, total = set(), 0
-    for brick in bricks:
-        for root, _dirs, names in os.walk(brick):
-            for name in names:
-                try:
-                    st = os.lstat(os.path.join(root, name))
-                except FileNotFoundError:          # shards are deleted in the background
-                    continue
-                if (st.st_dev, st.st_ino) not in seen:
-                    seen.add((st.st_dev, st.st_ino))
-                    total += st.st_blocks * 512
-    return total
-
-
-def brick_bytes(bricks: list[str]) -> int:
-    """Space used on the bricks, once background shard deletion has settled."""
-    last = _brick_bytes(bricks)
-    for _ in range(50):
-        time.sleep(0.2)
-        now = _brick_bytes(bricks)
-        if now == last:
-            return now
-        last = now
-    return last
-
-
-def timed(argv: list[str], stdin: bytes | None = None) -> tuple[float, bytes]:
-    started = time.perf_counter()
-    done = subprocess.run(argv, input=stdin, capture_output=True)
-    elapsed = time.perf_counter() - started
-    if done.returncode:
-        sys.exit(f"{argv[0]} failed: {done.stderr.decode()}")
-    return elapsed, done.stdout
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import HOST, MiB, brick_bytes, install_drivers, make_source, timed  # noqa: E402
 
 
 def bench_cp(volume: labmod.Lab, remotes: Path, source: Path, rounds: int) -> dict[str, float]:
@@ -130,9 +79,7 @@ def main() -> None:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="one-gluster-bench-", dir="/var/tmp"))
-    remotes = work / "remotes"
-    subprocess.run([str(REPO / "install.sh"), "--no-packages", "--python", sys.executable, "--remotes",
-                    str(remotes)], check=True, capture_output=True)
+    remotes = install_drivers(work)
     source = work / "src.raw"
     make_source(source)
     started = labmod.start_glusterd()

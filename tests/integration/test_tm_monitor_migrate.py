@@ -9,7 +9,6 @@ import re
 import socket
 import subprocess
 import zlib
-from pathlib import Path
 
 import pytest
 from lxml import etree

@@ -1,0 +1,164 @@
+"""Transfer-manager benchmarks on a lab volume; every figure is a ratio to a baseline of the same run.
+
+    .venv/bin/python benchmarks/bench_tm.py [--rounds 9] [--runs 40]
+
+The TM reads each disk's attributes from oned through pyone; here a loopback XML-RPC server in this
+process answers with documents in oned's format (oned itself is not in any registry).
+
+1. `clone` of a 10 GiB qcow2 image (1 GiB of data) into a VM disk: median wall time, and its ratio
+   to the clone of a 100 MiB image (an overlay's cost must not depend on the image's size).
+2. Full-copy clone (a raw disk; a qcow2 disk with QCOW2_STANDALONE=yes) of a 2 GiB image holding
+   200 MiB of data, against `cp --sparse=always` of the same image onto the same mount.
+3. Cheap actions, `mv` of a disk and `premigrate`: median wall time against `python -c pass` run by
+   the drivers' own interpreter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from lxml import etree
+
+from one_gluster import files, lab as labmod, onedsim
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import GiB, HOST, MiB, install_drivers, make_source, timed  # noqa: E402
+
+VOLUME = "ogtmbench"
+
+
+class Bench:
+    def __init__(self, work: Path, api: onedsim.OnedApi, remotes: Path, mount: Path) -> None:
+        auth = work / "one_auth"
+        auth.write_text("oneadmin:opennebula\n")
+        self.env = {**os.environ, "ONE_XMLRPC": api.endpoint, "ONE_AUTH": str(auth)}
+        self.api, self.remotes, self.mount = api, remotes, mount
+        self.location = str(mount.parent) + "/"
+        self.next_vm = 100
+
+    def run(self, action: str, *args: object, stdin: bytes | None = None) -> float:
+        argv = [str(self.remotes / "tm/gluster" / action), *map(str, args)]
+        started = time.perf_counter()
+        done = subprocess.run(argv, input=stdin, capture_output=True, env=self.env)
+        elapsed = time.perf_counter() - started
+        if done.returncode:
+            sys.exit(f"{action} failed: {done.stderr.decode()}")
+        return elapsed
+
+    def clone(self, image: Path, fmt: str, **disk: str) -> tuple[float, Path]:
+        vmid, self.next_vm = self.next_vm, self.next_vm + 1
+        source = f"{self.location}101/{image.name}"
+        self.api.vms[vmid] = onedsim.vm(vmid, [onedsim.image_disk(
+            0, image_id=0, source=source, fmt=fmt, size_mb=image.stat().st_size // MiB, volume=VOLUME, hosts=HOST,
+            extra=disk)])
+        t = self.run("clone", f"vm:{source}", f"127.0.0.1:{self.location}100/{vmid}/disk.0", vmid, 101)
+        return t, self.mount / str(vmid) / "disk.0"
+
+
+def qcow2_image(path: Path, size: int, data: int) -> Path:
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(path), str(size)], check=True)
+    for offset in range(0, data, 64 * MiB):
+        subprocess.run(["qemu-io", "-f", "qcow2", "-c", f"write -P 0x5a {offset} {min(64 * MiB, data - offset)}",
+                        str(path)], check=True, capture_output=True)
+    files.pad_to_sector(str(path))
+    return path
+
+
+def bench_clone(b: Bench, rounds: int) -> dict[str, float]:
+    big = qcow2_image(b.mount / "big.qcow2", 10 * GiB, GiB)
+    small = qcow2_image(b.mount / "small.qcow2", 100 * MiB, 50 * MiB)
+    times: dict[str, list[float]] = {"big": [], "small": []}
+    for _ in range(rounds):                  # interleaved, so that both see the same machine load
+        for name, image in (("big", big), ("small", small)):
+            t, disk = b.clone(image, "qcow2")
+            times[name].append(t)
+            shutil.rmtree(disk.parent)
+    big_s, small_s = statistics.median(times["big"]), statistics.median(times["small"])
+    return {"big_s": big_s, "small_s": small_s, "ratio": big_s / small_s}
+
+
+def bench_full_copy(b: Bench, source: Path, rounds: int) -> dict[str, float]:
+    raw = b.mount / "full.raw"
+    subprocess.run(["cp", "--sparse=always", str(source), str(raw)], check=True)
+    qcow = b.mount / "full.qcow2"
+    subprocess.run(["qemu-img", "convert", "-O", "qcow2", str(source), str(qcow)], check=True)
+    files.pad_to_sector(str(qcow))
+    out: dict[str, float] = {}
+    for name, image, fmt, disk in (("raw", raw, "raw", {}), ("standalone qcow2", qcow, "qcow2",
+                                                            {"QCOW2_STANDALONE": "YES"})):
+        base, drv = [], []
+        for _ in range(rounds):
+            target = b.mount / "baseline"
+            base.append(timed(["cp", "--sparse=always", str(image), str(target)])[0])
+            target.unlink()
+            t, made = b.clone(image, fmt, **disk)
+            drv.append(t)
+            shutil.rmtree(made.parent)
+        out[f"{name} driver_s"] = statistics.median(drv)
+        out[f"{name} cp_s"] = statistics.median(base)
+    return out
+
+
+def bench_cheap(b: Bench, runs: int) -> dict[str, float]:
+    interpreter = (b.remotes / "tm/gluster/mv").read_text().splitlines()[0][2:].split()[0]
+    vmid = 99
+    disk = f"{b.location}100/{vmid}/disk.0"
+    vm_xml = base64.b64encode(etree.tostring(onedsim.vm(vmid, [onedsim.volatile_disk(0, kind="swap", size_mb=8)])))
+    bare, mv, pre = [], [], []
+    for _ in range(runs):
+        bare.append(timed([interpreter, "-c", "pass"])[0])
+        mv.append(b.run("mv", f"127.0.0.1:{disk}", f"127.0.0.2:{disk}", vmid, 101))
+        pre.append(b.run("premigrate", "127.0.0.1", "127.0.0.2", f"{b.location}100/{vmid}", vmid, 100, stdin=vm_xml))
+    median = statistics.median
+    return {"python_ms": median(bare) * 1000, "mv_ms": median(mv) * 1000, "premigrate_ms": median(pre) * 1000,
+            "mv_ratio": median(mv) / median(bare), "premigrate_ratio": median(pre) / median(bare)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--runs", type=int, default=40)
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="one-gluster-bench-", dir="/var/tmp"))
+    remotes = install_drivers(work)
+    source = work / "src.raw"
+    make_source(source)
+    started = labmod.start_glusterd()
+    volume = labmod.Lab(root=str(work / "lab"), volume=VOLUME, host=HOST,
+                        mount_point=str(work / "datastores" / "100"))
+    try:
+        volume.up()
+        (work / "datastores" / "101").symlink_to("100")
+        with onedsim.OnedApi() as api:
+            b = Bench(work, api, remotes, Path(volume.mount_point))
+            print(f"interpreter: {sys.executable}")
+            c = bench_clone(b, args.rounds)
+            print(f"clone (qcow2 overlay): 10 GiB image {c['big_s'] * 1000:.0f} ms, 100 MiB image "
+                  f"{c['small_s'] * 1000:.0f} ms, ratio {c['ratio']:.2f}")
+            f = bench_full_copy(b, source, max(3, args.rounds // 3))
+            for name in ("raw", "standalone qcow2"):
+                print(f"full-copy clone, {name}, 2 GiB / 200 MiB data: driver {f[name + ' driver_s']:.2f} s, "
+                      f"cp --sparse=always {f[name + ' cp_s']:.2f} s, ratio "
+                      f"{f[name + ' driver_s'] / f[name + ' cp_s']:.2f}")
+            m = bench_cheap(b, args.runs)
+            print(f"cheap actions: python -c pass {m['python_ms']:.1f} ms; mv {m['mv_ms']:.1f} ms, ratio "
+                  f"{m['mv_ratio']:.2f}; premigrate {m['premigrate_ms']:.1f} ms, ratio {m['premigrate_ratio']:.2f}")
+    finally:
+        volume.down()
+        if started:
+            labmod.stop_glusterd()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
