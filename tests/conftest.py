@@ -195,7 +195,12 @@ class TransferManager:
 def tm(lab, remotes, oned, tmp_path_factory) -> TransferManager:
     auth = tmp_path_factory.mktemp("one") / "one_auth"
     auth.write_text("oneadmin:opennebula\n")
-    return TransferManager(remotes, oned, str(Path(lab.mount_point).parent) + "/", str(auth))
+    location = str(Path(lab.mount_point).parent) + "/"
+    gluster = {"GLUSTER_HOST": f"{HOST}:24007", "GLUSTER_VOLUME": VOLUME}
+    oned.datastores[100] = onedsim.datastore(100, f"{location}/100", {**gluster, "SHARED": "YES",
+                                             "TYPE": "SYSTEM_DS"}, name="gsys", ds_type=1)
+    oned.datastores[101] = onedsim.datastore(101, f"{location}/101", gluster)
+    return TransferManager(remotes, oned, location, str(auth))
 
 
 @pytest.fixture(scope="session")
@@ -221,8 +226,8 @@ def deploy(tm, vmid: int, *disks: dict, lcm_state: int = 3, deploy_id: str = "")
     tm.api.vms[vmid] = onedsim.vm(vmid, disks, lcm_state=lcm_state, deploy_id=deploy_id)
 
 
-def gluster_disk(disk_id: int, source: str, fmt: str, **kw) -> dict:
-    return onedsim.image_disk(disk_id, image_id=disk_id, source=source, fmt=fmt, size_mb=32, volume=VOLUME,
+def gluster_disk(disk_id: int, source: str, fmt: str, size_mb: int = 32, **kw) -> dict:
+    return onedsim.image_disk(disk_id, image_id=disk_id, source=source, fmt=fmt, size_mb=size_mb, volume=VOLUME,
                               hosts=f"{HOST}:24007", **kw)
 
 

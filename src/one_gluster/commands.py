@@ -6,29 +6,43 @@ import importlib
 import os
 import shlex
 import threading
+from typing import Any, Callable, Sequence
 
 from .errors import CommandError, DriverError
 
 _ENV = {**os.environ, "LC_ALL": "C"}
 
 
-def run(program: str, *args: str, what: str = "", timeout: float | None = None, stdin: bytes | None = None) -> str:
+def run(program: str, *args: str, what: str = "", timeout: float | None = None,
+        stdin: bytes | None = None) -> str:
     """Run `program args...` (with `stdin` as its input), return its stdout; a failure becomes a
     CommandError with its stderr."""
+    return str(_guarded(what or program, (program, *args), lambda sh: sh.Command(program)(
+        *args, _tty_out=False, _truncate_exc=False, _env=_ENV, _timeout=timeout, _in=stdin)))
+
+
+def pipe(producer: Sequence[str], consumer: Sequence[str], what: str) -> None:
+    """`producer | consumer`, streamed (an image can be larger than memory)."""
+    def call(sh):
+        source = sh.Command(producer[0])(*producer[1:], _piped=True, _bg_exc=False, _truncate_exc=False, _env=_ENV)
+        sh.Command(consumer[0])(*consumer[1:], _in=source, _tty_out=False, _truncate_exc=False, _env=_ENV)
+        source.wait()                  # the producer's own failure, once the consumer took all it gave
+    _guarded(what, (*producer, "|", *consumer), call)
+
+
+def _guarded(what: str, argv: Sequence[str], call: Callable[[Any], Any]) -> Any:
     import sh  # imported on first use: it costs ~0.1 s, which cheap actions like monitor never pay
 
     try:
-        command = sh.Command(program)
-    except sh.CommandNotFound:
-        raise DriverError(f"{program} is not installed on this node") from None
-    try:
-        return str(command(*args, _tty_out=False, _truncate_exc=False, _env=_ENV, _timeout=timeout, _in=stdin))
+        return call(sh)
+    except sh.CommandNotFound as exc:
+        raise DriverError(f"{exc} is not installed on this node") from None
     except sh.ErrorReturnCode as exc:
         stderr = exc.stderr.decode(errors="replace").strip()
         last = stderr.splitlines()[-1] if stderr else f"exit code {exc.exit_code}"
-        raise CommandError(f"{what or program} failed: {last}", quote(program, *args), stderr) from None
+        raise CommandError(f"{what} failed: {last}", quote(*argv), stderr) from None
     except sh.TimeoutException:
-        raise DriverError(f"{what or program} did not finish within {timeout:.0f} s") from None
+        raise DriverError(f"{what} did not finish in time") from None
 
 
 def preload() -> None:

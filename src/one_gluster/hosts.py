@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import shlex
 import socket
 
-from .commands import quote, run
+from .commands import pipe, quote, run
 
 SSH_OPTIONS = ("-o", "BatchMode=yes", "-o", "ConnectTimeout=15")
 
@@ -25,3 +27,35 @@ def run_on(host: str, program: str, *args: str, what: str = "") -> str:
     if is_local(host):
         return run(program, *args, what=what)
     return run("ssh", *SSH_OPTIONS, host, quote(program, *args), what=what or f"{program} on {host}")
+
+
+def send_file(src: str, host: str, dst: str) -> None:
+    """Copy local file `src` to `dst` on `host`, sparse, appearing there only when complete."""
+    from . import files
+
+    if is_local(host):
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        with files.Staging(dst) as staging:
+            temp = staging.temp()
+            files.copy_to_new(src, temp)
+            staging.commit(temp)
+        return
+    directory, name = os.path.split(dst)
+    partial = f".{name}.part"
+    remote = (f"mkdir -p {shlex.quote(directory)} && cd {shlex.quote(directory)} && "
+              f"tar -xSf - --transform {shlex.quote('s|.*|' + partial + '|')} && "
+              f"mv -f {shlex.quote(partial)} {shlex.quote(name)}")
+    pipe(("tar", "-cSf", "-", "-C", os.path.dirname(src), os.path.basename(src)),
+         ("ssh", *SSH_OPTIONS, host, remote), what=f"Copying {src} to {host}:{dst}")
+
+
+def fetch_file(host: str, src: str, dst: str) -> None:
+    """Copy `src` on `host` into the new local file `dst` (a staging name), sparse."""
+    from . import files
+
+    if is_local(host):
+        files.copy_to_new(src, dst)
+        return
+    pipe(("ssh", *SSH_OPTIONS, host, quote("tar", "-cSf", "-", "-C", os.path.dirname(src), os.path.basename(src))),
+         ("tar", "-xSf", "-", "-C", os.path.dirname(dst), "--transform", f"s|.*|{os.path.basename(dst)}|"),
+         what=f"Copying {host}:{src} here")

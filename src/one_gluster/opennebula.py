@@ -58,7 +58,6 @@ class Vm:
     lcm_state: int
     deploy_id: str
     disks: dict[int, Template]
-    history_ds_ids: tuple[int, ...]
 
     def disk(self, disk_id: int) -> Template:
         try:
@@ -115,9 +114,7 @@ class Client:
             template = Template.from_mapping(disk)
             if template.get("DISK_ID").isdigit():
                 disks[int(template.get("DISK_ID"))] = template
-        records = doc.HISTORY_RECORDS.HISTORY if doc.HISTORY_RECORDS is not None else []
-        return Vm(id=int(doc.ID), lcm_state=int(doc.LCM_STATE), deploy_id=doc.DEPLOY_ID or "",
-                  disks=disks, history_ds_ids=tuple(int(h.DS_ID) for h in records))
+        return Vm(id=int(doc.ID), lcm_state=int(doc.LCM_STATE), deploy_id=doc.DEPLOY_ID or "", disks=disks)
 
     def datastore(self, dsid: int) -> DatastoreInfo:
         doc = self._call(f"Datastore {dsid}", self._server.datastore.info, dsid)

@@ -56,6 +56,16 @@ def test_unmounted_system_datastore_is_refused(tm, qcow2_source_for_safety, tmp_
     assert done.returncode == 1 and "is not on a GlusterFS mount" in done.plain_errors[-1]
 
 
+def test_system_datastore_of_another_volume_is_refused(tm, vm_ids):
+    vmid = next(vm_ids)
+    other = onedsim.datastore(105, f"{tm.location}/105", {"GLUSTER_HOST": "127.0.1.1", "GLUSTER_VOLUME": "othervol",
+                                                          "TYPE": "SYSTEM_DS"}, ds_type=1)
+    tm.api.datastores[105] = other
+    done = tm.call("mkswap", 16, tm.disk(vmid, 1), vmid, 105)
+    assert done.returncode == 1 and "not of GLUSTER_VOLUME 'othervol'" in done.plain_errors[-1]
+    assert not tm.real(vmid, 1).exists()
+
+
 def test_unreachable_oned_is_a_clear_error(tm, qcow2_source_for_safety, vm_ids):
     source = qcow2_source_for_safety
     with socket.socket() as s:

@@ -11,7 +11,7 @@ from .. import files, log
 from ..commands import run
 from ..errors import DriverError, RequestError
 from . import TmCall
-from .layout import vm_dir
+from .layout import system_volume, vm_dir
 
 
 def _entry(spec: str) -> tuple[str, str]:
@@ -29,7 +29,7 @@ def context(call: TmCall) -> None:
     dst = call.path(-3)
     call.number(-2, "VM id")
     entries = [_entry(spec) for spec in call.args[:-3]]
-    vm = vm_dir(dst.path, None)
+    vm = vm_dir(dst.path, system_volume(call.number(-1, "datastore id")))
     final = os.path.join(vm.path, os.path.basename(dst.path))
     with tempfile.TemporaryDirectory(prefix="one-gluster-context-") as tree, files.Staging(final) as staging:
         for path, name in entries:

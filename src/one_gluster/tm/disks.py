@@ -15,7 +15,7 @@ from ..errors import DriverError
 from ..opennebula import LCM_DISK_RESIZE
 from ..volume import MountedPath
 from . import TmCall
-from .layout import Disk, check_name, guard, load_disk, same_mount, vm_dir
+from .layout import Disk, check_name, guard, load_disk, same_mount, system_volume, vm_dir
 
 MiB = 1 << 20
 
@@ -117,29 +117,30 @@ def mkimage(call: TmCall) -> None:
     """A volatile disk of SIZE MB: raw or qcow2, with the FS of the VM disk made inside, or swap."""
     call.expect(5, "SIZE FORMAT host:DST VMID DSID")
     size, fmt, dst, vmid = call.number(0, "size"), call.args[1].lower(), call.path(2), call.number(3, "VM id")
+    dsid = call.number(4, "datastore id")
     if fmt == "swap":
-        _make_volatile(size, "raw", "swap", dst.path)
+        _make_volatile(size, "raw", "swap", dst.path, dsid)
         return None
     if fmt not in qemu.TARGET_FORMATS:
         raise DriverError(f"Unknown volatile disk format {fmt!r}: use raw or qcow2")
     opennebula.preload()
     _, disk = load_disk(vmid, dst.require_disk_id())
     fs = filesystems.check(disk.template.get("FS")) if disk.template.get("FS") else ""
-    _make_volatile(size, fmt, fs, dst.path)
+    _make_volatile(size, fmt, fs, dst.path, dsid)
     return None
 
 
 def mkswap(call: TmCall) -> None:
     """A swap disk of SIZE MB."""
     call.expect(4, "SIZE host:DST VMID DSID")
-    _make_volatile(call.number(0, "size"), "raw", "swap", call.path(1).path)
+    _make_volatile(call.number(0, "size"), "raw", "swap", call.path(1).path, call.number(3, "datastore id"))
     return None
 
 
-def _make_volatile(size_mb: int, fmt: str, fs: str, dst: str) -> None:
+def _make_volatile(size_mb: int, fmt: str, fs: str, dst: str, dsid: int) -> None:
     if size_mb <= 0:
         raise DriverError(f"A volatile disk needs a size in MB, got {size_mb}")
-    vm = vm_dir(dst, None)
+    vm = vm_dir(dst, system_volume(dsid))
     final = os.path.join(vm.path, os.path.basename(dst))
     if os.path.lexists(final):
         data = qemu.info(final, fmt)

@@ -64,6 +64,12 @@ def load_disk(vmid: int, disk_id: int) -> tuple[Vm, Disk]:
     return vm, Disk(vmid, disk_id, vm.disk(disk_id))
 
 
+def system_volume(dsid: int) -> Optional[Volume]:
+    """GLUSTER_VOLUME of the system datastore (`onedatastore show`), where its template names one."""
+    template = opennebula.client().datastore(dsid).template
+    return Volume.from_template(template) if template.get("GLUSTER_VOLUME") else None
+
+
 def guard(path: str, volume: Optional[Volume]) -> MountedPath:
     """`path` proven on a live gluster mount (of `volume` when the disk names one)."""
     return require_mount(path, volume) if volume is not None else require_some_mount(path)

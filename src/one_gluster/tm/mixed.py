@@ -1,0 +1,94 @@
+"""The `.ssh` mixed mode: images of a gluster datastore used by VMs on an ssh system datastore, whose
+disks live on each host's local disk. oned then runs `<action>.ssh`; the disk is a standalone copy
+of the image on the host (DISK_TYPE_SSH=FILE), copied there at deploy and back at undeploy/terminate
+for persistent disks. Commands run on the host through ssh (here, when the host is this machine).
+"""
+
+from __future__ import annotations
+
+import os
+
+from .. import files, log, opennebula
+from ..errors import DriverError
+from ..hosts import fetch_file, run_on, send_file
+from . import TmCall
+from .layout import guard, load_disk
+
+MiB = 1 << 20
+
+
+def _to_host(call: TmCall) -> None:
+    call.expect(4, "fe:SOURCE host:DST VMID DSID")
+    src, dst, vmid = call.path(0), call.path(1), call.number(2, "VM id")
+    opennebula.preload()
+    _, disk = load_disk(vmid, dst.require_disk_id())
+    image = guard(src.path, disk.volume)
+    log.info(f"Copying {src.path} to {dst.host}:{dst.path}")
+    send_file(image.path, dst.host, dst.path)
+    if disk.grow_to_mb:
+        run_on(dst.host, "qemu-img", "resize", "-q", "-f", disk.format, dst.path, f"{disk.grow_to_mb}M",
+               what=f"Resizing {dst.path}")
+
+
+def clone_ssh(call: TmCall) -> None:
+    """A non-persistent disk: a copy of the image on the host."""
+    _to_host(call)
+    return None
+
+
+def ln_ssh(call: TmCall) -> None:
+    """A persistent disk: a copy on the host, written back to the image by mvds.ssh."""
+    _to_host(call)
+    return None
+
+
+def _from_host(host: str, path: str, final: str) -> None:
+    with files.Staging(final) as staging:
+        temp = staging.temp()
+        fetch_file(host, path, temp)
+        staging.commit(temp)
+
+
+def mvds_ssh(call: TmCall) -> None:
+    """The persistent disk back into its image SOURCE, replacing it only once fully copied."""
+    call.expect(4, "host:SRC SOURCE VMID DSID")
+    src, vmid = call.path(0), call.number(2, "VM id")
+    opennebula.preload()
+    _, disk = load_disk(vmid, src.require_disk_id())
+    image = guard(call.path(1).path, disk.volume)
+    log.info(f"Copying {src.host}:{src.path} back to {image.path}")
+    _from_host(src.host, src.path, image.path)
+    return None
+
+
+def cpds_ssh(call: TmCall) -> None:
+    """Save the current disk (snap_id -1) as the new image NEW_SOURCE."""
+    call.expect(5, "host:SRC NEW_SOURCE SNAP_ID VMID DSID")
+    src, snap_id = call.path(0), call.number(2, "snapshot id")
+    if snap_id != -1:
+        raise DriverError("Saving a snapshot of a disk on an ssh system datastore is not supported: save the disk")
+    target_dir = guard(os.path.dirname(call.path(1).path), None)
+    _from_host(src.host, src.path, os.path.join(target_dir.path, os.path.basename(call.path(1).path)))
+    return None
+
+
+def delete_ssh(call: TmCall) -> None:
+    """Remove the host's copy of the disk."""
+    call.expect(3, "host:PATH VMID DSID")
+    dst = call.path(0)
+    dst.require_disk_id()
+    run_on(dst.host, "rm", "-rf", dst.path, f"{dst.path}.snap", what=f"Removing {dst.path}")
+    return None
+
+
+def resize_ssh(call: TmCall) -> None:
+    """Grow the host's copy of the disk."""
+    call.expect(4, "host:DST SIZE VMID DSID")
+    dst, size, vmid = call.path(0), call.number(1, "size"), call.number(2, "VM id")
+    opennebula.preload()
+    vm, disk = load_disk(vmid, dst.require_disk_id())
+    if vm.lcm_state == opennebula.LCM_DISK_RESIZE:
+        return None
+    run_on(dst.host, "qemu-img", "resize", "-q", "-f", disk.format, dst.path, f"{size}M",
+           what=f"Resizing {dst.path}")
+    return None
