@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Mapping, NamedTuple, Optional
 
 if TYPE_CHECKING:
     from lxml import etree
@@ -11,11 +10,10 @@ if TYPE_CHECKING:
 YES = frozenset({"yes", "true", "1", "on"})
 
 
-@dataclass(frozen=True)
-class Template:
+class Template(NamedTuple):
     """Single-valued attributes of an OpenNebula TEMPLATE element."""
 
-    values: dict[str, str] = field(default_factory=dict)
+    values: dict[str, str]
 
     @classmethod
     def from_element(cls, node: Optional[etree._Element]) -> "Template":

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
-from typing import Optional
+from typing import NamedTuple, Optional
 
 from .errors import DriverError, RequestError
 from .template import Template
@@ -19,8 +18,7 @@ FUSE_TYPE = "fuse.glusterfs"
 _VOLUME_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
-@dataclass(frozen=True)
-class Server:
+class Server(NamedTuple):
     """One entry of GLUSTER_HOST: `name[:port]`, `[v6addr][:port]`."""
 
     host: str
@@ -59,8 +57,7 @@ def parse_servers(value: str) -> tuple[Server, ...]:
     return tuple(Server.parse(item) for item in value.split())
 
 
-@dataclass(frozen=True)
-class Volume:
+class Volume(NamedTuple):
     """GLUSTER_VOLUME (`name` or `name/subdir`) and GLUSTER_HOST of a datastore or disk."""
 
     name: str
@@ -78,8 +75,7 @@ class Volume:
         return cls(name, subdir.strip("/"), parse_servers(template.get("GLUSTER_HOST")))
 
 
-@dataclass(frozen=True)
-class Mount:
+class Mount(NamedTuple):
     """One line of /proc/self/mountinfo."""
 
     mount_point: str
@@ -124,8 +120,7 @@ def mount_of(path: str, mounts: Optional[list[Mount]] = None) -> Mount:
     return best
 
 
-@dataclass(frozen=True)
-class MountedPath:
+class MountedPath(NamedTuple):
     """A resolved path proven to be on a live gluster mount of the expected volume."""
 
     path: str

@@ -9,8 +9,7 @@ only when it runs, so that cheap actions (mv, premigrate) do not pay for pyone, 
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
-from typing import BinaryIO, Callable, Optional
+from typing import BinaryIO, Callable, NamedTuple, Optional
 
 from ..errors import DriverError, RequestError
 from .paths import HostPath
@@ -28,8 +27,7 @@ MODULES = {
 }
 
 
-@dataclass(frozen=True)
-class TmCall:
+class TmCall(NamedTuple):
     """The executable oned ran, the arguments it gave, and its stdin (empty for most actions)."""
 
     program: str

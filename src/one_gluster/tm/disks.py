@@ -34,6 +34,7 @@ def clone(call: TmCall) -> None:
     call.expect(4, "fe:SOURCE host:DST VMID DSID")
     src, dst, vmid = call.path(0), call.path(1), call.number(2, "VM id")
     opennebula.preload()
+    commands.preload()                       # imported while the main thread waits for oned's answer
     disk_id = dst.disk_id
     if disk_id is None:
         _copy_plain(src.path, dst.path)              # a kernel or initrd from a file datastore
@@ -51,7 +52,6 @@ def clone(call: TmCall) -> None:
     if os.path.lexists(target.path):
         _existing_clone(target.path, disk, backing if overlay else "", (grow or 0) * MiB)
         return None
-    commands.preload()
     with files.Staging(target.path) as staging:
         temp = staging.temp()
         if overlay:

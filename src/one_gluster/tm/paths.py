@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
-from typing import Optional
+from typing import NamedTuple, Optional
 
 from ..errors import RequestError
 
 _DISK = re.compile(r"^disk\.(\d+)$")
 
 
-@dataclass(frozen=True)
-class HostPath:
+class HostPath(NamedTuple):
     """`host:path` split as OpenNebula's arg_host/arg_path do; repeated slashes collapsed."""
 
     host: str
