@@ -13,7 +13,7 @@ SSH_OPTIONS = ("-o", "BatchMode=yes", "-o", "ConnectTimeout=15")
 
 def is_local(host: str) -> bool:
     """Whether `host` names this machine (empty, localhost, its hostname, a loopback address)."""
-    if host in ("", "localhost", socket.gethostname(), socket.getfqdn()):
+    if host in ("", "localhost", socket.gethostname()):
         return True
     try:
         addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
