@@ -23,7 +23,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from lxml import etree
@@ -46,13 +45,7 @@ class Bench:
         self.next_vm = 100
 
     def run(self, action: str, *args: object, stdin: bytes | None = None) -> float:
-        argv = [str(self.remotes / "tm/gluster" / action), *map(str, args)]
-        started = time.perf_counter()
-        done = subprocess.run(argv, input=stdin, capture_output=True, env=self.env)
-        elapsed = time.perf_counter() - started
-        if done.returncode:
-            sys.exit(f"{action} failed: {done.stderr.decode()}")
-        return elapsed
+        return timed([str(self.remotes / "tm/gluster" / action), *map(str, args)], stdin, self.env)[0]
 
     def clone(self, image: Path, fmt: str, **disk: str) -> tuple[float, Path]:
         vmid, self.next_vm = self.next_vm, self.next_vm + 1

@@ -59,9 +59,9 @@ def brick_bytes(bricks: list[str]) -> int:
     return last
 
 
-def timed(argv: list[str], stdin: bytes | None = None) -> tuple[float, bytes]:
+def timed(argv: list[str], stdin: bytes | None = None, env: dict[str, str] | None = None) -> tuple[float, bytes]:
     started = time.perf_counter()
-    done = subprocess.run(argv, input=stdin, capture_output=True)
+    done = subprocess.run(argv, input=stdin, capture_output=True, env=env)
     elapsed = time.perf_counter() - started
     if done.returncode:
         sys.exit(f"{argv[0]} failed: {done.stderr.decode()}")

@@ -195,6 +195,20 @@ def ceil_mb(size_bytes: int) -> int:
     return -(-size_bytes // (1 << 20))
 
 
+def snapshot_copy(path: str, snap_id: int) -> str:
+    """Where a raw image or disk keeps snapshot `snap_id`: a full copy in `<path>.snap/<id>`
+    (the DS and the TM driver both keep raw snapshots there)."""
+    return os.path.join(f"{path}.snap", str(snap_id))
+
+
+def copy_staged(src_path: str, final: str) -> None:
+    """Sparse copy of a local file to `final`, which appears only complete (staged, fsync'ed, renamed)."""
+    with Staging(final) as staging:
+        temp = staging.temp()
+        copy_to_new(src_path, temp)
+        staging.commit(temp)
+
+
 def copy_to_new(src_path: str, dst_path: str) -> int:
     """Sparse copy of a local file into a new file `dst_path` (a staging name); return its size."""
     fd = open_new(dst_path)

@@ -35,10 +35,7 @@ def send_file(src: str, host: str, dst: str) -> None:
 
     if is_local(host):
         os.makedirs(os.path.dirname(dst), exist_ok=True)
-        with files.Staging(dst) as staging:
-            temp = staging.temp()
-            files.copy_to_new(src, temp)
-            staging.commit(temp)
+        files.copy_staged(src, dst)
         return
     directory, name = os.path.split(dst)
     partial = f".{name}.part"

@@ -70,13 +70,6 @@ class Vm:
         return self.lcm_state in LIVE_STATES
 
 
-@dataclass(frozen=True)
-class DatastoreInfo:
-    id: int
-    base_path: str
-    template: Template
-
-
 def _as_list(value: Any) -> list[Any]:
     if value is None:
         return []
@@ -116,9 +109,10 @@ class Client:
                 disks[int(template.get("DISK_ID"))] = template
         return Vm(id=int(doc.ID), lcm_state=int(doc.LCM_STATE), deploy_id=doc.DEPLOY_ID or "", disks=disks)
 
-    def datastore(self, dsid: int) -> DatastoreInfo:
+    def datastore_template(self, dsid: int) -> Template:
+        """The TEMPLATE of `onedatastore show -x`."""
         doc = self._call(f"Datastore {dsid}", self._server.datastore.info, dsid)
-        return DatastoreInfo(int(doc.ID), doc.BASE_PATH or "", Template.from_mapping(doc.TEMPLATE or {}))
+        return Template.from_mapping(doc.TEMPLATE or {})
 
 
 _client: Optional[Client] = None

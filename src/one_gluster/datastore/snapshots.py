@@ -26,16 +26,12 @@ def _target(req: DsRequest) -> tuple[Image, str, int, bool]:
     return image, path, image.target_snapshot, fmt == "qcow2"
 
 
-def _snapshot_file(path: str, snap_id: int) -> str:
-    return os.path.join(f"{path}.snap", str(snap_id))
-
-
 def _find(path: str, snap: int, qcow2: bool) -> Optional[str]:
     """The qcow2 tag or the raw snapshot file of snapshot `snap`, or None if there is none."""
     if qcow2:
         tag = qemu.snapshot_tag(snap)
         return tag if tag in qemu.snapshot_names(path) else None
-    snap_file = _snapshot_file(path, snap)
+    snap_file = files.snapshot_copy(path, snap)
     return snap_file if os.path.isfile(snap_file) else None
 
 
@@ -68,10 +64,7 @@ def snap_revert(req: DsRequest) -> None:
     if qcow2:
         qemu.snapshot(path, "-a", found)
     else:
-        with files.Staging(path) as staging:
-            temp = staging.temp()
-            files.copy_to_new(found, temp)
-            staging.commit(temp)
+        files.copy_staged(found, path)
     log.info(f"Reverted {image.source} to snapshot {snap}")
     return None
 

@@ -79,10 +79,7 @@ def _copy_plain(src: str, dst: str) -> None:
     source = guard(src, None)
     target = guard(os.path.dirname(dst), None)
     os.makedirs(target.path, exist_ok=True)
-    with files.Staging(os.path.join(target.path, os.path.basename(dst))) as staging:
-        temp = staging.temp()
-        files.copy_to_new(source.path, temp)
-        staging.commit(temp)
+    files.copy_staged(source.path, os.path.join(target.path, os.path.basename(dst)))
 
 
 def ln(call: TmCall) -> None:

@@ -66,7 +66,7 @@ def load_disk(vmid: int, disk_id: int) -> tuple[Vm, Disk]:
 
 def system_volume(dsid: int) -> Optional[Volume]:
     """GLUSTER_VOLUME of the system datastore (`onedatastore show`), where its template names one."""
-    template = opennebula.client().datastore(dsid).template
+    template = opennebula.client().datastore_template(dsid)
     return Volume.from_template(template) if template.get("GLUSTER_VOLUME") else None
 
 

@@ -7,7 +7,7 @@ import base64
 import os
 import re
 
-from .. import log, monitord
+from .. import files, log, monitord
 from ..errors import DriverError
 from ..request import read_ds_request
 from ..volume import MountedPath, Volume, require_mount, require_some_mount
@@ -18,7 +18,7 @@ _DISK = re.compile(r"^disk\.(\d+)$")
 
 def _mb(path: str) -> int:
     """`du -mL`: blocks in use, following a link to a persistent image, rounded up to MB."""
-    return -(-os.stat(path).st_blocks * 512 // (1 << 20))
+    return files.ceil_mb(os.stat(path).st_blocks * 512)
 
 
 def vm_disks(base: str) -> list[str]:

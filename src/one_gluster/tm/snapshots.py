@@ -18,12 +18,8 @@ from . import TmCall, live
 from .layout import Disk, guard, load_disk
 
 
-def snapshot_file(path: str, snap_id: int) -> str:
-    return os.path.join(f"{path}.snap", str(snap_id))
-
-
 def require_file(path: str, snap_id: int) -> str:
-    found = snapshot_file(path, snap_id)
+    found = files.snapshot_copy(path, snap_id)
     if not os.path.isfile(found):
         raise DriverError(f"{path} has no snapshot {snap_id}")
     return found
@@ -70,14 +66,11 @@ def _create(live_host: str | None, snap_id: int, vm: Vm, disk: Disk, path: str) 
             qemu.snapshot(path, "-c", tag)
     else:
         os.makedirs(f"{path}.snap", exist_ok=True)
-        with files.Staging(snapshot_file(path, snap_id)) as staging:
-            temp = staging.temp()
-            if live_host is not None:
-                with live.paused(live_host, vm):
-                    files.copy_to_new(path, temp)
-            else:
-                files.copy_to_new(path, temp)
-            staging.commit(temp)
+        if live_host is not None:
+            with live.paused(live_host, vm):
+                files.copy_staged(path, files.snapshot_copy(path, snap_id))
+        else:
+            files.copy_staged(path, files.snapshot_copy(path, snap_id))
     log.info(f"Created snapshot {snap_id} of disk {disk.disk_id} of VM {vm.id}")
 
 
@@ -92,7 +85,7 @@ def snap_delete(call: TmCall) -> None:
             live.snapshot_delete(host, vm, disk, tag)
         else:
             qemu.snapshot(path, "-d", tag)
-    elif not files.remove_tree(snapshot_file(path, snap_id)):
+    elif not files.remove_tree(files.snapshot_copy(path, snap_id)):
         log.info(f"Snapshot {snap_id} of disk {disk.disk_id} was already gone")
     log.info(f"Deleted snapshot {snap_id} of disk {disk.disk_id} of VM {vm.id}")
     return None
@@ -107,9 +100,6 @@ def snap_revert(call: TmCall) -> None:
             raise DriverError(f"Disk {disk.disk_id} of VM {vm.id} has no snapshot {snap_id}")
         qemu.snapshot(path, "-a", tag)
     else:
-        with files.Staging(path) as staging:
-            temp = staging.temp()
-            files.copy_to_new(require_file(path, snap_id), temp)
-            staging.commit(temp)
+        files.copy_staged(require_file(path, snap_id), path)
     log.info(f"Reverted disk {disk.disk_id} of VM {vm.id} to snapshot {snap_id}")
     return None
