@@ -1,77 +1,190 @@
 #!/usr/bin/env bash
-# Install one-gluster on an OpenNebula front-end (Debian 12, as root).
+# Install one-gluster on an OpenNebula front-end (Debian 12, as root). Safe to run again.
 #
-#   ./install.sh                      packages, virtualenv, drivers into /var/lib/one/remotes
-#   ONE_LOCATION=/opt/one ./install.sh  self-contained OpenNebula: remotes in $ONE_LOCATION/var/remotes
+#   ./install.sh                         packages, virtualenv, drivers, oned.conf and vmm_execrc
+#   ./install.sh --dry-run               show every change (configuration files as a diff), change nothing
+#   ./install.sh --uninstall             put everything back (Debian packages stay)
+#   ONE_LOCATION=/opt/one ./install.sh   a self-contained OpenNebula under $ONE_LOCATION
 #
 # Options:
-#   --remotes DIR   where the drivers go (default: $ONE_LOCATION/var/remotes or /var/lib/one/remotes)
-#   --venv DIR      the virtualenv the drivers run in (default: /usr/lib/one-gluster/venv,
-#                   or $ONE_LOCATION/lib/one-gluster/venv)
-#   --python PATH   use this interpreter, which already has one_gluster, instead of a virtualenv
-#   --no-packages   do not install Debian packages
-#   --with-lab      also install glusterfs-server, for the loopback lab volume (`one-gluster lab`, demo)
-#   -h, --help      this text
+#   --remotes DIR     drivers go to DIR/{datastore,tm}/gluster (default /var/lib/one/remotes,
+#                     or $ONE_LOCATION/var/remotes)
+#   --oned-conf F     default /etc/one/oned.conf, or $ONE_LOCATION/etc/oned.conf
+#   --vmm-execrc F    default /etc/one/vmm_exec/vmm_execrc, or $ONE_LOCATION/etc/vmm_exec/vmm_execrc
+#   --venv DIR        the drivers' virtualenv (default /usr/lib/one-gluster/venv,
+#                     or $ONE_LOCATION/lib/one-gluster/venv)
+#   --python PATH     use this interpreter, which already has one_gluster, instead of a virtualenv
+#   --no-packages     do not install Debian packages
+#   --with-lab        also install glusterfs-server, for the loopback lab volume (`one-gluster lab`, demo)
+#   --dry-run         show what would change
+#   --uninstall       remove the drivers, the virtualenv, the command and the registration
+#   -h, --help        this text
 set -euo pipefail
 
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-APT_PACKAGES=(glusterfs-client qemu-utils qemu-block-extra xorriso e2fsprogs xfsprogs btrfs-progs
-              dosfstools python3-venv)
+APT_PACKAGES=(glusterfs-client glusterfs-cli qemu-utils qemu-block-extra xorriso e2fsprogs xfsprogs
+              btrfs-progs dosfstools python3-venv)
 
 if [ -n "${ONE_LOCATION:-}" ]; then
-    REMOTES="$ONE_LOCATION/var/remotes"
-    VENV="$ONE_LOCATION/lib/one-gluster/venv"
+    REMOTES=$ONE_LOCATION/var/remotes ETC=$ONE_LOCATION/etc VENV=$ONE_LOCATION/lib/one-gluster/venv
+    SHARE=$ONE_LOCATION/share/one-gluster BIN=$ONE_LOCATION/bin
 else
-    REMOTES=/var/lib/one/remotes
-    VENV=/usr/lib/one-gluster/venv
+    REMOTES=/var/lib/one/remotes ETC=/etc/one VENV=/usr/lib/one-gluster/venv
+    SHARE=/usr/share/one-gluster BIN=/usr/local/bin
 fi
-PYTHON=""
-PACKAGES=yes
+ONED_CONF=$ETC/oned.conf
+VMM_EXECRC=$ETC/vmm_exec/vmm_execrc
+PYTHON="" PACKAGES=yes DRY_RUN=no UNINSTALL=no
 
 while [ $# -gt 0 ]; do
     case "$1" in
         --remotes) REMOTES=$2; shift 2 ;;
+        --oned-conf) ONED_CONF=$2; shift 2 ;;
+        --vmm-execrc) VMM_EXECRC=$2; shift 2 ;;
         --venv) VENV=$2; shift 2 ;;
         --python) PYTHON=$2; shift 2 ;;
         --no-packages) PACKAGES=no; shift ;;
         --with-lab) APT_PACKAGES+=(glusterfs-server); shift ;;
+        --dry-run) DRY_RUN=yes; shift ;;
+        --uninstall) UNINSTALL=yes; shift ;;
         -h|--help) sed -n '2,/^set -e/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
 
 say() { printf '==> %s\n' "$*"; }
+act() { if [ "$DRY_RUN" = yes ]; then printf '    would: %s\n' "$*"; else "$@"; fi; }
+CHANGED=no
 
-if [ "$PACKAGES" = yes ]; then
-    say "Installing Debian packages: ${APT_PACKAGES[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq "${APT_PACKAGES[@]}" >/dev/null
-fi
+# The registration editor needs only the standard library: it runs from the source tree with the
+# system's python3, also before the virtualenv exists and in --dry-run.
+registration() {
+    local args=("$@")
+    [ "$DRY_RUN" = yes ] && args+=(--dry-run)
+    PYTHONPATH="$SRC/src" /usr/bin/python3 -s -m one_gluster.registration "${args[@]}"
+}
 
-if [ -z "$PYTHON" ]; then
-    say "Installing the one_gluster package into the virtualenv $VENV"
-    [ -x "$VENV/bin/python3" ] || /usr/bin/python3 -m venv "$VENV"
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check "$SRC"
-    PYTHON="$VENV/bin/python3"
-    mkdir -p /usr/local/bin
-    ln -sfn "$VENV/bin/one-gluster" /usr/local/bin/one-gluster
-fi
-"$PYTHON" -c 'import one_gluster' || { echo "install.sh: $PYTHON cannot import one_gluster" >&2; exit 1; }
+configure() {   # register | unregister
+    if [ ! -f "$ONED_CONF" ]; then
+        say "No OpenNebula configuration at $ONED_CONF: registration skipped (give --oned-conf)"
+        return
+    fi
+    local files=(--oned-conf "$ONED_CONF")
+    [ -f "$VMM_EXECRC" ] && files+=(--vmm-execrc "$VMM_EXECRC")
+    say "${1^}ing the gluster drivers in $ONED_CONF${files[3]:+ and $VMM_EXECRC}"
+    local out
+    out=$(registration "$1" "${files[@]}" --fragment "$SRC/share/opennebula/oned-gluster.conf")
+    printf '%s\n' "$out" | sed 's/^/    /'
+    grep -qv ': unchanged$' <<<"$out" && CHANGED=yes || true
+}
 
-OWNER=root
-id oneadmin >/dev/null 2>&1 && OWNER=oneadmin
-for kind in datastore tm; do
-    [ -d "$SRC/drivers/$kind/gluster" ] || continue
-    dest="$REMOTES/$kind/gluster"
-    say "Installing the $kind drivers into $dest"
-    mkdir -p "$dest"
-    for script in "$SRC/drivers/$kind/gluster"/*; do
-        # The interpreter of the virtualenv, isolated from the caller's PYTHONPATH and user site.
-        { printf '#!%s -I\n' "$PYTHON"; tail -n +2 "$script"; } > "$dest/.$(basename "$script").new"
-        chmod 0755 "$dest/.$(basename "$script").new"
-        mv -f "$dest/.$(basename "$script").new" "$dest/$(basename "$script")"
+install_file() {   # SOURCE DEST MODE [interpreter]: replace DEST only when its content changes
+    local new
+    new=$(mktemp)
+    if [ -n "${4:-}" ]; then { printf '#!%s -I\n' "$4"; tail -n +2 "$1"; } > "$new"; else cat "$1" > "$new"; fi
+    if cmp -s "$new" "$2"; then rm -f "$new"; return; fi
+    CHANGED=yes
+    if [ "$DRY_RUN" = yes ]; then
+        printf '    would %s %s\n' "$([ -e "$2" ] && echo update || echo install)" "$2"
+        rm -f "$new"
+        return
+    fi
+    mkdir -p "$(dirname "$2")"
+    chmod "$3" "$new"
+    mv -f "$new" "$2.one-gluster-new"
+    mv -f "$2.one-gluster-new" "$2"
+}
+
+owner() { id oneadmin >/dev/null 2>&1 && echo oneadmin:oneadmin || echo root:root; }
+
+uninstall() {
+    configure unregister
+    for path in "$REMOTES/datastore/gluster" "$REMOTES/tm/gluster" "$SHARE" "$VENV" "$BIN/one-gluster"; do
+        if [ -e "$path" ] || [ -L "$path" ]; then
+            say "Removing $path"
+            act rm -rf "$path"
+            CHANGED=yes
+        fi
     done
-    chown -R "$OWNER:" "$dest" 2>/dev/null || chown -R "$OWNER" "$dest"
-done
-say "Done. Drivers run with $PYTHON"
+    say "Debian packages stay installed: ${APT_PACKAGES[*]}"
+}
+
+install() {
+    if [ "$PACKAGES" = yes ]; then
+        local missing=()
+        for p in "${APT_PACKAGES[@]}"; do
+            dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+        done
+        if [ ${#missing[@]} -gt 0 ]; then
+            say "Installing Debian packages: ${missing[*]}"
+            CHANGED=yes
+            export DEBIAN_FRONTEND=noninteractive
+            act apt-get update -qq
+            act apt-get install -y -qq "${missing[@]}" >/dev/null
+        fi
+    fi
+    if [ -z "$PYTHON" ]; then
+        say "Installing the one_gluster package into the virtualenv $VENV"
+        [ -x "$VENV/bin/python3" ] || act /usr/bin/python3 -m venv "$VENV"
+        act "$VENV/bin/pip" install --quiet --disable-pip-version-check "$SRC"
+        PYTHON=$VENV/bin/python3
+        if [ "$(readlink "$BIN/one-gluster" 2>/dev/null)" != "$VENV/bin/one-gluster" ]; then
+            act mkdir -p "$BIN"
+            act ln -sfn "$VENV/bin/one-gluster" "$BIN/one-gluster"
+        fi
+    fi
+    for kind in datastore tm; do
+        say "Installing the $kind drivers into $REMOTES/$kind/gluster"
+        for script in "$SRC/drivers/$kind/gluster"/*; do
+            install_file "$script" "$REMOTES/$kind/gluster/$(basename "$script")" 0755 "$PYTHON"
+        done
+        [ "$DRY_RUN" = yes ] || chown -R "$(owner)" "$REMOTES/$kind/gluster"
+    done
+    say "Installing templates and guides into $SHARE"
+    while IFS= read -r -d '' file; do
+        install_file "$file" "$SHARE/${file#"$SRC/share/"}" 0644
+    done < <(find "$SRC/share" -type f -print0 | sort -z)
+    configure register
+}
+
+verify() {
+    [ "$DRY_RUN" = yes ] && return
+    say "Verifying"
+    local bad=0
+    for kind in datastore tm; do
+        for script in "$SRC/drivers/$kind/gluster"/*; do
+            [ -x "$REMOTES/$kind/gluster/$(basename "$script")" ] || { echo "    missing: $REMOTES/$kind/gluster/$(basename "$script")"; bad=1; }
+        done
+    done
+    local interpreter
+    interpreter=$(head -1 "$REMOTES/tm/gluster/clone" | sed 's/^#!//; s/ -I$//')
+    if "$interpreter" -I -c 'import one_gluster.driver, pyone, lxml, sh' 2>/dev/null; then
+        echo "    drivers run with $interpreter, which imports one_gluster, pyone, lxml and sh"
+    else
+        echo "    $interpreter cannot import one_gluster and its dependencies"; bad=1
+    fi
+    if [ -f "$ONED_CONF" ]; then
+        local files=(--oned-conf "$ONED_CONF")
+        [ -f "$VMM_EXECRC" ] && files+=(--vmm-execrc "$VMM_EXECRC")
+        registration verify "${files[@]}" | sed 's/^/    /' || bad=1
+    fi
+    return $bad
+}
+
+if [ "$UNINSTALL" = yes ]; then
+    uninstall
+else
+    install
+    verify || { echo "install.sh: the installation is not complete (see above)" >&2; exit 1; }
+fi
+
+if [ "$DRY_RUN" = yes ]; then
+    say "Dry run: nothing was changed"
+elif [ "$CHANGED" = yes ] && [ -f "$ONED_CONF" ]; then
+    say "Left to do: restart oned (systemctl restart opennebula), then push the drivers to the hosts"
+    echo "    (su - oneadmin -c 'onehost sync --force')"
+elif [ "$CHANGED" = yes ]; then
+    say "Done"
+else
+    say "Done: nothing changed"
+fi

@@ -37,10 +37,11 @@ def fixtures() -> Path:
 
 @pytest.fixture(scope="session")
 def remotes(tmp_path_factory) -> Path:
-    """The drivers installed by install.sh into a remotes tree, running with this interpreter."""
+    """The drivers installed by install.sh into a remotes tree, running with this interpreter (a
+    self-contained ONE_LOCATION, so that nothing lands in the machine's /usr/share or /etc/one)."""
     root = tmp_path_factory.mktemp("remotes")
     subprocess.run([str(REPO / "install.sh"), "--no-packages", "--python", sys.executable, "--remotes", str(root)],
-                   check=True, capture_output=True)
+                   check=True, capture_output=True, env={**os.environ, "ONE_LOCATION": str(root / "one")})
     return root
 
 

@@ -70,9 +70,81 @@ def cmd_uri(args: argparse.Namespace) -> int:
     return 0
 
 
+def _owner(text: Optional[str]) -> Optional[tuple[int, int]]:
+    from .checks import oneadmin_ids
+
+    if text is None:
+        return oneadmin_ids()
+    uid, _, gid = text.partition(":")
+    if not uid.isdigit() or not gid.isdigit():
+        raise DriverError(f"--owner takes UID:GID in numbers, not {text!r}")
+    return int(uid), int(gid)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from .checks import check
+    from .report import exit_code, show
+
+    findings = check(args.volume, args.host, _owner(args.owner))
+    code = exit_code(findings)
+    status = {0: "ok", 1: "warnings", 2: "failures"}[code]
+    show(findings, args.json, volume=args.volume, status=status)
+    if not args.json:
+        counts = {s: sum(f.status == s for f in findings) for s in ("ok", "note", "warn", "fail")}
+        print(f"\n{args.volume}: {status} ({counts['ok']} ok, {counts['note']} notes, "
+              f"{counts['warn']} warnings, {counts['fail']} failures)")
+    return code
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from .checks import plan, prepare
+    from .commands import quote
+    from .report import show
+
+    owner = _owner(args.owner)
+    changes = plan(args.volume, args.host, owner)
+    if not args.json:
+        verb = "would change" if args.dry_run else "changing"
+        print(f"{args.volume}: {verb} {len(changes)} option(s)" + (":" if changes else ""))
+    show(changes, args.json, volume=args.volume, dry_run=args.dry_run)
+    if changes and args.dry_run and not args.json:
+        pairs = [word for c in changes for word in (c.option, c.after)]
+        print("\n" + quote("gluster", "volume", "set", args.volume, *pairs))
+    if args.dry_run:
+        return 1 if changes else 0
+    prepare(args.volume, changes, args.host)
+    if args.json:
+        from .checks import check
+        from .report import exit_code
+        return exit_code(check(args.volume, args.host, owner))
+    print()
+    args.json = False
+    return cmd_check(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="one-gluster", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
+
+    check = sub.add_parser("check", help="is a gluster volume fit for VM images?",
+                           description="Check a volume for VM images, the way oVirt does, warning rather than "
+                                       "refusing: started, replicated (replica 3 or arbiter), bricks online, the "
+                                       "virt option group by effective values, quorum, insecure ports, owner "
+                                       "ids. Each finding comes with the command that fixes it. "
+                                       "Exit 0 all well, 1 warnings, 2 failures.")
+    prepare = sub.add_parser("prepare", help="apply what check asks for to a gluster volume",
+                             description="Set the option group meant for the volume's type (virt, or "
+                                         "distributed-virt without replicas) except sharding, "
+                                         "server.allow-insecure, and storage.owner-uid/gid to oneadmin's ids, "
+                                         "in one `gluster volume set`; show each change, then check again.")
+    for command in (check, prepare):
+        command.add_argument("volume", help="gluster volume name")
+        command.add_argument("--host", help="ask the glusterd of this server (default: the local one)")
+        command.add_argument("--owner", metavar="UID:GID", help="oneadmin's ids (default: the local oneadmin's)")
+        command.add_argument("--json", action="store_true", help="machine-readable output")
+    prepare.add_argument("--dry-run", action="store_true", help="show what would change, change nothing")
+    check.set_defaults(func=cmd_check)
+    prepare.set_defaults(func=cmd_prepare)
 
     lab = sub.add_parser("lab", help="a loopback gluster volume for trying the drivers and for tests",
                          description="Start, stop or show the lab: glusterd, a volume on loopback, its FUSE mount.")

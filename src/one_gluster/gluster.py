@@ -14,9 +14,11 @@ from .request import parse_xml
 GLUSTER = "gluster"
 
 
-def cli(*args: str) -> etree._Element:
-    """Run `gluster --mode=script <args> --xml`; return <cliOutput>, refusing a failed operation."""
-    out = run(GLUSTER, "--mode=script", *args, "--xml", what=f"gluster {' '.join(args[:2])}")
+def cli(*args: str, remote: Optional[str] = None) -> etree._Element:
+    """Run `gluster --mode=script <args> --xml` (against the glusterd of `remote` when given); return
+    <cliOutput>, refusing a failed operation."""
+    target = [f"--remote-host={remote}"] if remote else []
+    out = run(GLUSTER, "--mode=script", *target, *args, "--xml", what=f"gluster {' '.join(args[:2])}")
     root = parse_xml(out.encode(), "gluster CLI output")
     if root.findtext("opRet", "-1").strip() != "0":
         error = root.findtext("opErrstr") or "failed"
@@ -52,15 +54,15 @@ class VolumeInfo:
         return self.status == "Started"
 
 
-def volume_names() -> list[str]:
-    return [v.text.strip() for v in cli("volume", "list").iter("volume") if v.text]
+def volume_names(remote: Optional[str] = None) -> list[str]:
+    return [v.text.strip() for v in cli("volume", "list", remote=remote).iter("volume") if v.text]
 
 
-def volume_info(name: str) -> Optional[VolumeInfo]:
+def volume_info(name: str, remote: Optional[str] = None) -> Optional[VolumeInfo]:
     """The volume's definition, or None when no such volume exists."""
-    if name not in volume_names():
+    if name not in volume_names(remote):
         return None
-    node = cli("volume", "info", name).find("volInfo/volumes/volume")
+    node = cli("volume", "info", name, remote=remote).find("volInfo/volumes/volume")
     if node is None:
         return None
     bricks = []
@@ -79,10 +81,10 @@ def volume_info(name: str) -> Optional[VolumeInfo]:
     )
 
 
-def brick_status(name: str) -> list[Brick]:
+def brick_status(name: str, remote: Optional[str] = None) -> list[Brick]:
     """Bricks of a started volume with whether each runs, and its pid."""
     bricks = []
-    for node in cli("volume", "status", name).iterfind("volStatus/volumes/volume/node"):
+    for node in cli("volume", "status", name, remote=remote).iterfind("volStatus/volumes/volume/node"):
         path = node.findtext("path", "")
         if not path.startswith("/"):
             continue                   # self-heal daemon and other services
@@ -112,4 +114,33 @@ def delete_volume(name: str) -> None:
 
 
 def set_option(name: str, option: str, value: str) -> None:
-    cli("volume", "set", name, option, value)
+    set_options(name, {option: value})
+
+
+def set_options(name: str, options: dict[str, str], remote: Optional[str] = None) -> None:
+    """Set several options in one `volume set` (gluster applies them together or not at all)."""
+    cli("volume", "set", name, *(word for pair in options.items() for word in pair), remote=remote)
+
+
+def effective_options(name: str) -> dict[str, str]:
+    """Every option's value in force, defaults included (`volume get VOL all`). glusterd answers this
+    only to a CLI on one of its own nodes, not through --remote-host."""
+    values = {}
+    for opt in cli("volume", "get", name, "all").iterfind("volGetopts/Opt"):
+        value = opt.findtext("Value", "").strip()
+        values[opt.findtext("Option", "").strip()] = value.removesuffix("(DEFAULT)").strip()
+    return values
+
+
+GROUPS_DIR = "/var/lib/glusterd/groups"
+
+
+def group_file(group: str, groups_dir: str = GROUPS_DIR) -> Optional[dict[str, str]]:
+    """The options of an option group as the installed gluster defines them, or None without the file."""
+    try:
+        with open(f"{groups_dir}/{group}") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    pairs = (line.strip().partition("=") for line in lines if "=" in line and not line.lstrip().startswith("#"))
+    return {key.strip(): value.strip() for key, _, value in pairs}

@@ -1,0 +1,360 @@
+"""Register the gluster drivers in `oned.conf` and `vmm_execrc`, and take them out again.
+
+Text in, text out, nothing else moved: the rest of each file (comments, other drivers' blocks,
+multi-line values) stays byte for byte, and every change leaves a `# one-gluster:` comment that
+says what it did, which is what `unregister` undoes. So a second `register` changes nothing, and
+`unregister(register(x)) == x`. This module uses only the standard library: install.sh runs it
+with the system's python3, before the virtualenv exists (`python3 -m one_gluster.registration`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+from typing import NamedTuple, Optional
+
+from .report import Finding, exit_code, table
+
+DRIVER = "gluster"
+SNAPSHOT_PAIRS = ("kvm-gluster", "qemu-gluster")
+INHERITED = ("GLUSTER_HOST", "GLUSTER_VOLUME")
+# Which driver lists of which runner name the gluster drivers (oned.conf, §3.1 of the protocol notes).
+LISTS = (("TM_MAD", "-d"), ("DATASTORE_MAD", "-d"), ("DATASTORE_MAD", "-s"))
+BEGIN, END = "# one-gluster: begin", "# one-gluster: end"
+_BLOCK = re.compile(r"\n# one-gluster: begin[^\n]*\n.*?# one-gluster: end\n", re.S)
+_RECEIPT = re.compile(r'^# one-gluster: "gluster" added to the ([-a-z ,]+) lists? below[^\n]*\n', re.M)
+_WORDS_RECEIPT = re.compile(r"^# one-gluster: ([\w -]+?) added below[^\n]*\n", re.M)
+
+
+class Value(NamedTuple):
+    text: str
+    start: int           # span of the text inside the file (inside the quotes when quoted)
+    end: int
+
+
+class Assignment(NamedTuple):
+    """A top-level `NAME = value` or `NAME = [ KEY = value, ... ]` of an OpenNebula config file."""
+
+    name: str            # upper case
+    start: int
+    end: int             # after the value (after `]` for a vector)
+    value: Optional[Value]
+    attributes: dict[str, Value]
+
+    def attribute(self, key: str) -> str:
+        value = self.attributes.get(key.upper())
+        return value.text if value else ""
+
+
+def _skip(text: str, pos: int) -> int:
+    """Past whitespace and comments."""
+    while pos < len(text):
+        if text[pos] == "#":
+            newline = text.find("\n", pos)
+            pos = len(text) if newline < 0 else newline + 1
+        elif text[pos].isspace():
+            pos += 1
+        else:
+            break
+    return pos
+
+
+def _value(text: str, pos: int, stops: str) -> Value:
+    """A quoted string (may span lines; backslash escapes) or a bare word up to one of `stops`."""
+    if pos < len(text) and text[pos] == '"':
+        end = pos + 1
+        while end < len(text) and text[end] != '"':
+            end += 2 if text[end] == "\\" else 1
+        return Value(text[pos + 1:end], pos + 1, end)
+    end = pos
+    while end < len(text) and text[end] not in stops and not text[end].isspace():
+        end += 1
+    return Value(text[pos:end], pos, end)
+
+
+def _after(value: Value, text: str) -> int:
+    return value.end + 1 if value.end < len(text) and text[value.end] == '"' else value.end
+
+
+def parse(text: str) -> list[Assignment]:
+    """The top-level assignments of `text`, in order (comments skipped)."""
+    found = []
+    pos = _skip(text, 0)
+    ident = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+    while pos < len(text):
+        match = ident.match(text, pos)
+        if not match:
+            pos = _skip(text, pos + 1)
+            continue
+        start, pos = pos, _skip(text, match.end())
+        if pos >= len(text) or text[pos] != "=":
+            continue
+        pos = _skip(text, pos + 1)
+        if pos < len(text) and text[pos] == "[":
+            attributes, pos = _vector(text, pos + 1)
+            found.append(Assignment(match.group().upper(), start, pos, None, attributes))
+        else:
+            value = _value(text, pos, "#")
+            pos = _after(value, text)
+            found.append(Assignment(match.group().upper(), start, pos, value, {}))
+        pos = _skip(text, pos)
+    return found
+
+
+def _vector(text: str, pos: int) -> tuple[dict[str, Value], int]:
+    attributes = {}
+    while True:
+        pos = _skip(text, pos)
+        if pos >= len(text) or text[pos] == "]":
+            return attributes, min(pos + 1, len(text))
+        if text[pos] == ",":
+            pos += 1
+            continue
+        key = _value(text, pos, "=,]#")
+        pos = _skip(text, key.end)
+        if pos < len(text) and text[pos] == "=":
+            value = _value(text, _skip(text, pos + 1), ",]#")
+            attributes[key.text.upper()] = value
+            pos = _after(value, text)
+        else:
+            pos = max(pos, key.end + 1)
+
+
+def find(assignments: list[Assignment], name: str, driver: Optional[str] = None) -> list[Assignment]:
+    """Assignments called `name` (vectors with NAME = `driver`, when given)."""
+    return [a for a in assignments
+            if a.name == name and (driver is None or a.attribute("NAME").lower() == driver)]
+
+
+def option_list(arguments: Value, option: str) -> Optional[Value]:
+    """The comma-separated list after `option` (-d, -s) in a runner's ARGUMENTS, with its span."""
+    match = re.search(rf"(?:^|\s){re.escape(option)}\s+([^\s\"]+)", arguments.text)
+    if not match:
+        return None
+    return Value(match.group(1), arguments.start + match.start(1), arguments.start + match.end(1))
+
+
+def _line_start(text: str, pos: int) -> int:
+    return text.rfind("\n", 0, pos) + 1
+
+
+def _line_end(text: str, pos: int) -> int:
+    newline = text.find("\n", pos)
+    return len(text) if newline < 0 else newline + 1
+
+
+def _apply(text: str, edits: list[tuple[int, int, str]]) -> str:
+    for start, end, replacement in sorted(edits, reverse=True):
+        text = text[:start] + replacement + text[end:]
+    return text
+
+
+def _block(comment: str, body: str) -> str:
+    return f"\n{BEGIN} {comment} (install.sh --uninstall removes this block)\n{body.rstrip()}\n{END}\n"
+
+
+def fragment_blocks(fragment: str) -> dict[str, str]:
+    """The TM_MAD_CONF / DS_MAD_CONF vectors of share/opennebula/oned-gluster.conf, as written there."""
+    return {a.name: fragment[a.start:a.end] for a in parse(fragment)}
+
+
+def register_oned(text: str, blocks: dict[str, str]) -> tuple[str, list[str]]:
+    """`oned.conf` with the gluster drivers registered, and what was done."""
+    assignments = parse(text)
+    edits, done = [], []
+    for runner in ("TM_MAD", "DATASTORE_MAD"):
+        vectors = find(assignments, runner)
+        if not vectors:
+            continue
+        vector = vectors[0]
+        arguments = vector.attributes.get("ARGUMENTS")
+        added = []
+        for name, option in LISTS:
+            items = option_list(arguments, option) if name == runner and arguments else None
+            if items is not None and DRIVER not in items.text.split(","):
+                edits.append((items.end, items.end, f",{DRIVER}"))
+                added.append(option)
+        if added:
+            receipt = (f'# one-gluster: "gluster" added to the {", ".join(added)} list{"s" if len(added) > 1 else ""} '
+                       "below (install.sh --uninstall takes it out)\n")
+            at = _line_start(text, vector.start)
+            edits.append((at, at, receipt))
+            done.append(f"{runner}: gluster added to {', '.join(added)}")
+    for name in ("TM_MAD_CONF", "DS_MAD_CONF"):
+        if not find(assignments, name, DRIVER):
+            same = find(assignments, name)
+            at = _line_end(text, same[-1].end) if same else len(text)
+            edits.append((at, at, _block(f"{name} of the gluster driver", blocks[name])))
+            done.append(f"{name} for gluster added")
+    inherited = {a.value.text for a in find(assignments, "INHERIT_DATASTORE_ATTR") if a.value}
+    missing = [attr for attr in INHERITED if attr not in inherited]
+    if missing:
+        same = find(assignments, "INHERIT_DATASTORE_ATTR")
+        at = _line_end(text, same[-1].end) if same else len(text)
+        body = "\n".join(f'INHERIT_DATASTORE_ATTR = "{attr}"' for attr in missing)
+        edits.append((at, at, _block("disks inherit the gluster attributes of their datastore", body)))
+        done.append(f"INHERIT_DATASTORE_ATTR {', '.join(missing)} added")
+    return _apply(text, edits), done
+
+
+def register_vmm(text: str) -> tuple[str, list[str]]:
+    """`vmm_execrc` with live disk snapshots allowed for disks of the gluster TM."""
+    match = re.search(r'^LIVE_DISK_SNAPSHOTS="([^"]*)"[^\n]*\n?', text, re.M)
+    if not match:
+        body = f'LIVE_DISK_SNAPSHOTS="{" ".join(SNAPSHOT_PAIRS)}"'
+        return text + _block("live disk snapshots of gluster disks", body), ["LIVE_DISK_SNAPSHOTS set"]
+    missing = [pair for pair in SNAPSHOT_PAIRS if pair not in match.group(1).split()]
+    if not missing:
+        return text, []
+    words = " ".join(missing)
+    receipt = f"# one-gluster: {words} added below (install.sh --uninstall takes them out)\n"
+    edits = [(match.end(1), match.end(1), (" " if match.group(1) else "") + words),
+             (match.start(), match.start(), receipt)]
+    return _apply(text, edits), [f"LIVE_DISK_SNAPSHOTS: {words} added"]
+
+
+def unregister(text: str) -> tuple[str, list[str]]:
+    """Undo what `register_oned` / `register_vmm` did, from their `# one-gluster:` comments."""
+    done = []
+    text, blocks = _BLOCK.subn("", text)
+    if blocks:
+        done.append(f"{blocks} block(s) removed")
+    edits = []
+    assignments = parse(text)
+    for receipt in _RECEIPT.finditer(text):
+        vector = next(a for a in assignments if a.start >= receipt.end())
+        arguments = vector.attributes["ARGUMENTS"]
+        for option in receipt.group(1).replace(",", " ").split():
+            items = option_list(arguments, option)
+            if items is not None and items.text.endswith(f",{DRIVER}"):
+                edits.append((items.end - len(DRIVER) - 1, items.end, ""))
+        edits.append((receipt.start(), receipt.end(), ""))
+        done.append(f"{vector.name}: gluster taken out of {receipt.group(1)}")
+    for receipt in _WORDS_RECEIPT.finditer(text):
+        words = receipt.group(1)
+        match = re.compile(r'LIVE_DISK_SNAPSHOTS="([^"]*)"').match(text, receipt.end())
+        if match:
+            value = match.group(1)
+            cut = len(words) + 1 if value.endswith(" " + words) else len(words) if value == words else 0
+            edits.append((match.end(1) - cut, match.end(1), ""))
+        edits.append((receipt.start(), receipt.end(), ""))
+        done.append(f"{words} taken out")
+    return _apply(text, edits), done
+
+
+def verify(oned: str, vmm: Optional[str]) -> list[Finding]:
+    """What oned will see: the lists, the two blocks, the inherited attributes, live snapshots."""
+    assignments = parse(oned)
+    findings = []
+    for runner, option in LISTS:
+        vectors = find(assignments, runner)
+        arguments = vectors[0].attributes.get("ARGUMENTS") if vectors else None
+        items = option_list(arguments, option) if arguments else None
+        check = f"{runner} {option}"
+        if not vectors:
+            findings.append(Finding("fail", check, f"no {runner} in oned.conf", "add the OpenNebula default block"))
+        elif items is None:
+            findings.append(Finding("ok", check, "no list: every driver is enabled"))
+        elif DRIVER in items.text.split(","):
+            findings.append(Finding("ok", check, items.text))
+        else:
+            findings.append(Finding("fail", check, f"{items.text} (no gluster)", "rerun install.sh"))
+    for name in ("TM_MAD_CONF", "DS_MAD_CONF"):
+        vectors = find(assignments, name, DRIVER)
+        findings.append(Finding("ok", name, ", ".join(f"{k}={v.text}" for k, v in vectors[0].attributes.items()))
+                        if vectors else Finding("fail", name, "no gluster entry", "rerun install.sh"))
+    inherited = {a.value.text for a in find(assignments, "INHERIT_DATASTORE_ATTR") if a.value}
+    for attr in INHERITED:
+        findings.append(Finding("ok" if attr in inherited else "fail", f"INHERIT_DATASTORE_ATTR {attr}",
+                                "inherited" if attr in inherited else "missing", "" if attr in inherited else
+                                "rerun install.sh"))
+    if vmm is not None:
+        match = re.search(r'^LIVE_DISK_SNAPSHOTS="([^"]*)"', vmm, re.M)
+        pairs = match.group(1).split() if match else []
+        findings.append(Finding("ok", "LIVE_DISK_SNAPSHOTS", "kvm-gluster listed") if "kvm-gluster" in pairs else
+                        Finding("warn", "LIVE_DISK_SNAPSHOTS", "no kvm-gluster: live disk snapshots refused",
+                                "rerun install.sh"))
+    return findings
+
+
+def write(path: str, text: str) -> str:
+    """Replace `path` with `text` (temporary file, rename; mode and owner kept); return the backup's path."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    backup = f"{path}.one-gluster-{stamp}.bak"
+    serial = 1
+    while os.path.exists(backup):
+        serial += 1
+        backup = f"{path}.one-gluster-{stamp}-{serial}.bak"
+    shutil.copy2(path, backup)
+    info = os.stat(path)
+    fd, temp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=os.path.dirname(path) or ".")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(temp, info.st_mode & 0o7777)
+        os.chown(temp, info.st_uid, info.st_gid)
+        os.rename(temp, path)
+    except BaseException:
+        os.unlink(temp)
+        raise
+    return backup
+
+
+def _read(path: str) -> str:
+    with open(path, encoding="utf-8", newline="") as f:
+        return f.read()
+
+
+def _change(path: str, edit, dry_run: bool) -> bool:
+    old = _read(path)
+    new, done = edit(old)
+    if new == old:
+        print(f"{path}: unchanged")
+        return False
+    sys.stdout.writelines(difflib.unified_diff(old.splitlines(True), new.splitlines(True), path, f"{path} (new)"))
+    if dry_run:
+        print(f"{path}: would change ({'; '.join(done)})")
+    else:
+        print(f"{path}: {'; '.join(done)} (backup {write(path, new)})")
+    return True
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python3 -m one_gluster.registration", description=__doc__.split("\n")[0])
+    parser.add_argument("action", choices=("register", "unregister", "verify"))
+    parser.add_argument("--oned-conf", required=True)
+    parser.add_argument("--vmm-execrc")
+    parser.add_argument("--fragment", help="share/opennebula/oned-gluster.conf (for register)")
+    parser.add_argument("--dry-run", action="store_true", help="show the changes as a diff, write nothing")
+    args = parser.parse_args(argv)
+    try:
+        if args.action == "verify":
+            findings = verify(_read(args.oned_conf), _read(args.vmm_execrc) if args.vmm_execrc else None)
+            print(table(Finding._fields, findings))
+            return exit_code(findings)
+        if args.action == "register":
+            if not args.fragment:
+                parser.error("register needs --fragment")
+            blocks = fragment_blocks(_read(args.fragment))
+            _change(args.oned_conf, lambda text: register_oned(text, blocks), args.dry_run)
+            if args.vmm_execrc:
+                _change(args.vmm_execrc, register_vmm, args.dry_run)
+        else:
+            for path in filter(None, (args.oned_conf, args.vmm_execrc)):
+                _change(path, unregister, args.dry_run)
+    except OSError as exc:
+        print(f"registration: {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
