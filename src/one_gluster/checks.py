@@ -45,7 +45,7 @@ KNOWN_GROUPS = {
 DEFAULTS = {
     "performance.quick-read": "on", "performance.read-ahead": "on", "performance.io-cache": "on",
     "performance.low-prio-threads": "16", "network.remote-dio": "disable", "performance.strict-o-direct": "off",
-    "cluster.eager-lock": "on", "cluster.quorum-type": "none", "cluster.server-quorum-type": "off",
+    "cluster.eager-lock": "on", "cluster.server-quorum-type": "off",
     "cluster.data-self-heal-algorithm": "(null)", "cluster.locking-scheme": "full", "cluster.shd-max-threads": "1",
     "cluster.shd-wait-qlength": "1024", "features.shard": "off", "cluster.choose-local": "true",
     "client.event-threads": "2", "server.event-threads": "2", "performance.client-io-threads": "on",
@@ -102,7 +102,9 @@ def effective(info: VolumeInfo, remote: Optional[str]) -> dict[str, str]:
     """Option values in force. `volume get all` leaves out user.* options, which `volume info` lists once set."""
     if remote is None:
         return {**info.options, **gluster.effective_options(info.name)}
-    return {**DEFAULTS, **info.options}
+    # glusterd turns client quorum on by itself from replica 3 on, without listing it in `volume info`
+    quorum = {"cluster.quorum-type": "auto" if info.replica_count >= 3 else "none"}
+    return {**DEFAULTS, **quorum, **info.options}
 
 
 def _type_finding(info: VolumeInfo) -> Finding:

@@ -20,6 +20,7 @@ from .errors import DriverError
 from .volume import FUSE_TYPE, read_mounts
 
 GLUSTERD_PIDFILE = "/var/run/glusterd.pid"
+BRICK_PIDFILES = "/var/run/gluster/vols"
 DEFAULT_ROOT = "/var/lib/one-gluster/lab"
 DEFAULT_HOST = "127.0.1.1"
 
@@ -147,9 +148,23 @@ class Lab:
                 gluster.set_option(self.volume, option, value)
             gluster.start_volume(self.volume)
         elif not info.started or not all(b.online for b in gluster.brick_status(self.volume)):
+            self._forget_dead_bricks()
             gluster.start_volume(self.volume, force=True)
         _wait(lambda: all(b.online for b in gluster.brick_status(self.volume)), "the bricks to come online")
         self.mount()
+
+    def _forget_dead_bricks(self) -> None:
+        """Remove the pidfiles of killed bricks: while a killed brick lingers as a zombie, glusterd
+        takes its pidfile for a running brick and `start force` would not restart it."""
+        pidfiles = os.path.join(BRICK_PIDFILES, self.volume)
+        for name in os.listdir(pidfiles) if os.path.isdir(pidfiles) else ():
+            try:
+                with open(os.path.join(pidfiles, name)) as f:
+                    pid = int(f.read().strip() or 0)
+            except (OSError, ValueError):
+                continue
+            if name.endswith(".pid") and not _alive(pid):
+                os.unlink(os.path.join(pidfiles, name))
 
     def mount(self) -> None:
         state = self.mount_state()
