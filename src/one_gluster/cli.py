@@ -12,9 +12,14 @@ from .errors import DriverError
 from .lab import DEFAULT_HOST, DEFAULT_ROOT, Lab
 
 
-def _remotes_default() -> str:
+def _one_path(packaged: str, self_contained: str) -> str:
+    """A path of OpenNebula's layout: packaged, or under $ONE_LOCATION for a self-contained install."""
     location = os.environ.get("ONE_LOCATION")
-    return f"{location}/var/remotes" if location else "/var/lib/one/remotes"
+    return f"{location}/{self_contained}" if location else packaged
+
+
+def _remotes_default() -> str:
+    return _one_path("/var/lib/one/remotes", "var/remotes")
 
 
 def _lab(args: argparse.Namespace) -> Lab:
@@ -122,6 +127,30 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     return cmd_check(args)
 
 
+def cmd_mount(args: argparse.Namespace) -> int:
+    from . import gluster, mounts
+    from .report import Finding, exit_code, show
+    from .volume import parse_servers
+
+    servers = parse_servers(args.host)
+    if not servers:
+        raise DriverError("--host needs at least one gluster server")
+    notes = []
+    if len(servers) == 1:
+        try:
+            info = gluster.volume_info(args.volume.partition("/")[0], remote=servers[0].host)
+        except DriverError as exc:
+            info = None
+            notes.append(Finding("note", "backup servers", f"none: the brick hosts are unknown ({exc})"))
+        if info is not None:
+            servers = mounts.with_brick_hosts(servers, [b.host for b in info.bricks])
+    layout = mounts.Layout(args.volume.strip("/"), servers, os.path.abspath(args.datastores), args.system,
+                           tuple(args.images))
+    findings = notes + mounts.set_up(layout, _owner(args.owner), args.fstab, args.dry_run)
+    show(findings, args.json, volume=args.volume, mount_point=layout.mount_point)
+    return exit_code(findings)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="one-gluster", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -145,6 +174,26 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.add_argument("--dry-run", action="store_true", help="show what would change, change nothing")
     check.set_defaults(func=cmd_check)
     prepare.set_defaults(func=cmd_prepare)
+
+    mount = sub.add_parser("mount", help="mount a gluster volume where the datastores need it",
+                           description="FUSE-mount the volume as the system datastore's directory, with the "
+                                       "other GLUSTER_HOST entries (or the volume's brick hosts) as "
+                                       "backup-volfile-servers, link the image datastores' directories to it "
+                                       "(core names disks relative to the volume root), own it by oneadmin, "
+                                       "and optionally record it in fstab. Safe to rerun: a dead mount is "
+                                       "mounted again. Run it on the front-end and on every host.")
+    mount.add_argument("volume", help="GLUSTER_VOLUME (name, or name/subdir)")
+    mount.add_argument("--host", required=True, help='GLUSTER_HOST, e.g. "gs1 gs2:24007 gs3"')
+    mount.add_argument("--system", type=int, required=True, metavar="ID", help="the system datastore's id")
+    mount.add_argument("--images", type=int, nargs="*", default=[], metavar="ID", help="image datastores' ids")
+    mount.add_argument("--datastores", default=_one_path("/var/lib/one/datastores", "var/datastores"),
+                       help="DATASTORE_LOCATION (default %(default)s)")
+    mount.add_argument("--fstab", nargs="?", const="/etc/fstab", metavar="FILE",
+                       help="add the mount to fstab (default file /etc/fstab)")
+    mount.add_argument("--owner", metavar="UID:GID", help="oneadmin's ids (default: the local oneadmin's)")
+    mount.add_argument("--dry-run", action="store_true", help="show what would be done")
+    mount.add_argument("--json", action="store_true", help="machine-readable output")
+    mount.set_defaults(func=cmd_mount)
 
     lab = sub.add_parser("lab", help="a loopback gluster volume for trying the drivers and for tests",
                          description="Start, stop or show the lab: glusterd, a volume on loopback, its FUSE mount.")

@@ -14,10 +14,9 @@ import time
 from dataclasses import dataclass
 from typing import Optional
 
-from . import gluster
+from . import gluster, mounts
 from .commands import run
 from .errors import DriverError
-from .volume import FUSE_TYPE, read_mounts
 
 GLUSTERD_PIDFILE = "/var/run/glusterd.pid"
 BRICK_PIDFILES = "/var/run/gluster/vols"
@@ -167,30 +166,13 @@ class Lab:
                 os.unlink(os.path.join(pidfiles, name))
 
     def mount(self) -> None:
-        state = self.mount_state()
-        if state == "mounted":
-            return
-        if state == "dead":
-            run("umount", "-l", self.mount_point, what="Unmounting the dead mount")
-        os.makedirs(self.mount_point, exist_ok=True)
-        run("mount", "-t", "glusterfs", self.source, self.mount_point, what=f"Mounting {self.source}")
-        if self.mount_state() != "mounted":
-            raise DriverError(f"{self.source} did not mount at {self.mount_point}")
+        mounts.mount(self.source, self.mount_point)
 
     def mount_state(self) -> str:
-        """'mounted', 'dead' (the FUSE client is gone) or 'absent'."""
-        for m in read_mounts():
-            if m.mount_point == self.mount_point and m.fstype == FUSE_TYPE:
-                try:
-                    os.statvfs(self.mount_point)
-                    return "mounted"
-                except OSError:
-                    return "dead"
-        return "absent"
+        return mounts.state(self.mount_point)
 
     def unmount(self) -> None:
-        while self.mount_state() != "absent":
-            run("umount", "-l", self.mount_point, what=f"Unmounting {self.mount_point}")
+        mounts.unmount(self.mount_point)
 
     def down(self) -> None:
         """Unmount, stop and delete the volume, and remove its bricks (glusterd keeps running)."""

@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import os
 import re
-import shutil
 import sys
-import tempfile
-import time
 from typing import NamedTuple, Optional
 
 from .report import Finding, exit_code, table
+from .textfiles import replace
 
 DRIVER = "gluster"
 SNAPSHOT_PAIRS = ("kvm-gluster", "qemu-gluster")
@@ -283,31 +280,6 @@ def verify(oned: str, vmm: Optional[str]) -> list[Finding]:
     return findings
 
 
-def write(path: str, text: str) -> str:
-    """Replace `path` with `text` (temporary file, rename; mode and owner kept); return the backup's path."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    backup = f"{path}.one-gluster-{stamp}.bak"
-    serial = 1
-    while os.path.exists(backup):
-        serial += 1
-        backup = f"{path}.one-gluster-{stamp}-{serial}.bak"
-    shutil.copy2(path, backup)
-    info = os.stat(path)
-    fd, temp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=os.path.dirname(path) or ".")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(temp, info.st_mode & 0o7777)
-        os.chown(temp, info.st_uid, info.st_gid)
-        os.rename(temp, path)
-    except BaseException:
-        os.unlink(temp)
-        raise
-    return backup
-
-
 def _read(path: str) -> str:
     with open(path, encoding="utf-8", newline="") as f:
         return f.read()
@@ -323,7 +295,7 @@ def _change(path: str, edit, dry_run: bool) -> bool:
     if dry_run:
         print(f"{path}: would change ({'; '.join(done)})")
     else:
-        print(f"{path}: {'; '.join(done)} (backup {write(path, new)})")
+        print(f"{path}: {'; '.join(done)} (backup {replace(path, new)})")
     return True
 
 
