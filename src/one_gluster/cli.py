@@ -151,6 +151,44 @@ def cmd_mount(args: argparse.Namespace) -> int:
     return exit_code(findings)
 
 
+def _share_default() -> str:
+    """Where install.sh put share/, or the source tree's share/ when run from a checkout."""
+    installed = _one_path("/usr/share/one-gluster", "share/one-gluster")
+    if os.path.isdir(installed):
+        return installed
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir, "share")
+
+
+def cmd_datastore_create(args: argparse.Namespace) -> int:
+    from . import datastores
+    from .checks import check
+    from .commands import quote
+    from .report import exit_code, table
+    from .volume import parse_servers
+
+    servers = parse_servers(args.host)
+    if not servers:
+        raise DriverError("--host needs at least one gluster server")
+    texts = datastores.templates(args.templates, args.volume.strip("/"), args.host, args.name)
+    findings = [] if args.no_check else check(args.volume.partition("/")[0], servers[0].host, _owner(args.owner))
+    code = exit_code(findings)
+    problems = [f for f in findings if f.status in ("warn", "fail")]
+    created = [] if code == 2 else datastores.create(texts, args.cluster)
+    if args.json:
+        print(json.dumps({"volume": args.volume, "check": [f._asdict() for f in problems],
+                          "items": [c._asdict() for c in created]}, indent=2))
+        return code
+    if problems:
+        print(table(problems[0]._fields, problems) + "\n")
+    if code == 2:
+        print(f"{args.volume} is not fit for VM images: nothing created (fix the failures, or --no-check)")
+        return code
+    print(table(created[0]._fields, created))
+    print(f"\nNext, on the front-end and on every host:\n  one-gluster mount {args.volume} "
+          f"--host {quote(args.host)} --system {created[0].id} --images {created[1].id}")
+    return code
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="one-gluster", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -194,6 +232,26 @@ def build_parser() -> argparse.ArgumentParser:
     mount.add_argument("--dry-run", action="store_true", help="show what would be done")
     mount.add_argument("--json", action="store_true", help="machine-readable output")
     mount.set_defaults(func=cmd_mount)
+
+    datastore = sub.add_parser("datastore", help="OpenNebula datastores on a gluster volume",
+                               description="OpenNebula datastores on a gluster volume.")
+    datastore_sub = datastore.add_subparsers(dest="datastore_command", required=True)
+    create = datastore_sub.add_parser(
+        "create", help="create the system and image datastores of a volume",
+        description="Check the volume (failures stop here, warnings are shown), then create through "
+                    "OpenNebula's API (ONE_XMLRPC, ONE_AUTH) the system and the image datastore from the "
+                    "templates in share/datastores, with DISK_TYPE=GLUSTER, GLUSTER_HOST and GLUSTER_VOLUME "
+                    "set, and print their ids.")
+    create.add_argument("volume", help="GLUSTER_VOLUME (name, or name/subdir)")
+    create.add_argument("--host", required=True, help='GLUSTER_HOST, e.g. "gs1:24007 gs2 gs3"')
+    create.add_argument("--name", default="gluster", help="prefix of the datastores' names (default %(default)s)")
+    create.add_argument("--cluster", type=int, default=-1, help="cluster id (default: OpenNebula's default)")
+    create.add_argument("--templates", default=os.path.join(_share_default(), "datastores"),
+                        help="directory of gluster-system.ds and gluster-images.ds (default %(default)s)")
+    create.add_argument("--owner", metavar="UID:GID", help="oneadmin's ids, for the check")
+    create.add_argument("--no-check", action="store_true", help="create without checking the volume")
+    create.add_argument("--json", action="store_true", help="machine-readable output")
+    create.set_defaults(func=cmd_datastore_create)
 
     lab = sub.add_parser("lab", help="a loopback gluster volume for trying the drivers and for tests",
                          description="Start, stop or show the lab: glusterd, a volume on loopback, its FUSE mount.")

@@ -184,7 +184,8 @@ def vm(oid: int, disks: Sequence[Mapping[str, str]], *, state: int = 3, lcm_stat
 
 class OnedApi:
     """A loopback XML-RPC server answering pyone's `one.vm.info` and `one.datastore.info` with documents
-    in oned's format, and recording every call: the stand-in for oned, which no registry ships."""
+    in oned's format, and `one.datastore.allocate` with new ids, recording every call: the stand-in
+    for oned, which no registry ships."""
 
     def __init__(self, session: str = "oneadmin:opennebula") -> None:
         from xmlrpc.server import SimpleXMLRPCServer
@@ -196,6 +197,8 @@ class OnedApi:
         self._server = SimpleXMLRPCServer(("127.0.0.1", 0), logRequests=False, allow_none=True)
         self._server.register_function(self._info(self.vms, "VM"), "one.vm.info")
         self._server.register_function(self._info(self.datastores, "Datastore"), "one.datastore.info")
+        self._server.register_function(self._allocate, "one.datastore.allocate")
+        self.next_id = 100
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
@@ -211,6 +214,13 @@ class OnedApi:
                 return [False, f"[one.info] Error getting {kind} [{oid}].", 0x0400, oid]
             return [True, etree.tostring(table[oid]).decode(), 0]
         return info
+
+    def _allocate(self, session: str, template: str, cluster: int) -> list[object]:
+        self.calls.append(("one.datastore.allocate", (template, cluster)))
+        if session != self.session:
+            return [False, "[one.datastore.allocate] User couldn't be authenticated, aborting call.", 0x0100, -1]
+        self.next_id += 1
+        return [True, self.next_id - 1, 0]
 
     def __enter__(self) -> "OnedApi":
         self._thread.start()

@@ -86,16 +86,16 @@ class Client:
         self.endpoint = endpoint()
         self._server = pyone.OneServer(self.endpoint, session=session(), timeout=TIMEOUT)
 
-    def _call(self, what: str, method: Any, *args: Any) -> Any:
+    def _call(self, what: str, method: Any, *args: Any, doing: str = "show") -> Any:
         pyone = self._pyone
         try:
             return method(*args)
         except pyone.OneNoExistsException:
             raise DriverError(f"{what} does not exist in OpenNebula") from None
         except (pyone.OneAuthenticationException, pyone.OneAuthorizationException) as exc:
-            raise DriverError(f"OpenNebula at {self.endpoint} refused to show {what}: {exc}") from None
+            raise DriverError(f"OpenNebula at {self.endpoint} refused to {doing} {what}: {exc}") from None
         except pyone.OneException as exc:
-            raise DriverError(f"OpenNebula at {self.endpoint} failed to show {what}: {exc}") from None
+            raise DriverError(f"OpenNebula at {self.endpoint} failed to {doing} {what}: {exc}") from None
         except OSError as exc:       # requests' connection errors are OSErrors too
             reason = str(exc.args[0] if exc.args else exc).split(": ")[-1]
             raise DriverError(f"Cannot reach OpenNebula at {self.endpoint}: {reason}") from None
@@ -113,6 +113,11 @@ class Client:
         """The TEMPLATE of `onedatastore show -x`."""
         doc = self._call(f"Datastore {dsid}", self._server.datastore.info, dsid)
         return Template.from_mapping(doc.TEMPLATE or {})
+
+
+    def allocate_datastore(self, template: str, cluster: int = -1) -> int:
+        """`onedatastore create`: the new datastore's id."""
+        return int(self._call("a datastore", self._server.datastore.allocate, template, cluster, doing="create"))
 
 
 _client: Optional[Client] = None
