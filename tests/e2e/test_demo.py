@@ -1,0 +1,47 @@
+"""The README's first command, minus apt-get: install.sh into a fresh self-contained prefix (a real
+virtualenv with the package from this checkout), then `one-gluster demo` from that prefix, which
+imports an image through the DS driver, deploys it through the TM and opens it through libgfapi."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from one_gluster.lab import Lab
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.gfapi
+def test_install_then_demo_then_uninstall(tmp_path, glusterd):
+    prefix = tmp_path / "one"
+    env = {**os.environ, "ONE_LOCATION": str(prefix)}
+    installed = subprocess.run([str(REPO / "install.sh"), "--no-packages"], capture_output=True, text=True, env=env)
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    assert "imports one_gluster, pyone, lxml and sh" in installed.stdout
+    command = prefix / "bin" / "one-gluster"
+    clone = prefix / "var" / "remotes" / "tm" / "gluster" / "clone"
+    assert clone.read_text().startswith(f"#!{prefix}/lib/one-gluster/venv/bin/python3 -I\n")
+
+    try:
+        demo = subprocess.run([str(command), "demo", "--dir", str(tmp_path / "lab")], capture_output=True,
+                              text=True, env=env)
+    finally:
+        Lab(root=str(tmp_path / "lab"), volume="onelab").down()
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    out = demo.stdout
+    assert f"$ {prefix}/var/remotes/datastore/gluster/cp 0" in out
+    assert f"$ {prefix}/var/remotes/tm/gluster/clone fe:{tmp_path}/lab/datastores//101/" in out
+    assert '<source protocol="gluster" name="onelab/0/disk.0">' in out
+    assert '<host name="127.0.1.1" port="24007" transport="tcp"/>' in out
+    assert "image: gluster://127.0.1.1/onelab/0/disk.0\nfile format: qcow2" in out
+    assert "backing file: ../" in out and "image: gluster://127.0.1.1/onelab/0/../" in out
+    assert "stdout: TOTAL_MB=" in out
+
+    removed = subprocess.run([str(REPO / "install.sh"), "--no-packages", "--uninstall"], capture_output=True,
+                             text=True, env=env)
+    assert removed.returncode == 0 and not command.exists() and not clone.exists()
+    assert not (prefix / "lib" / "one-gluster" / "venv").exists()
