@@ -264,10 +264,12 @@ def build_parser() -> argparse.ArgumentParser:
     lab.add_argument("--json", action="store_true", help="machine-readable output")
     lab.set_defaults(func=cmd_lab)
 
-    demo = sub.add_parser("demo", help="import an image into the lab volume through the drivers",
+    demo = sub.add_parser("demo", help="the drivers at work on the lab volume, called as oned calls them",
                           description="Bring the lab up, lay out datastores 100 (system) and 101 (images) "
-                                      "on it, and import an image through the installed gluster drivers "
-                                      "exactly as oned does; show where it landed and what qemu sees.")
+                                      "on it, import an image through the installed datastore driver (stat, "
+                                      "cp), deploy it as a VM disk through the TM (clone) exactly as oned does, "
+                                      "print the libvirt disk element OpenNebula core renders for it, and open "
+                                      "it through libgfapi as KVM does.")
     demo.add_argument("--dir", default=DEFAULT_ROOT, help="lab directory (default %(default)s)")
     demo.add_argument("--remotes", default=_remotes_default(), help="OpenNebula remotes (default %(default)s)")
     demo.add_argument("--image", help="image path under /var/tmp or http(s) URL (default: one is made)")

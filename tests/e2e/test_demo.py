@@ -30,7 +30,8 @@ def test_install_then_demo_then_uninstall(tmp_path, glusterd):
         demo = subprocess.run([str(command), "demo", "--dir", str(tmp_path / "lab")], capture_output=True,
                               text=True, env=env)
     finally:
-        Lab(root=str(tmp_path / "lab"), volume="onelab").down()
+        lab = tmp_path / "lab"
+        Lab(root=str(lab), volume="onelab", mount_point=str(lab / "datastores" / "100")).down()
     assert demo.returncode == 0, demo.stdout + demo.stderr
     out = demo.stdout
     assert f"$ {prefix}/var/remotes/datastore/gluster/cp 0" in out
