@@ -118,12 +118,11 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     if args.dry_run:
         return 1 if changes else 0
     prepare(args.volume, changes, args.host)
-    if args.json:
+    if args.json:          # one JSON document: the changes; the exit status tells how the check ends
         from .checks import check
         from .report import exit_code
         return exit_code(check(args.volume, args.host, owner))
     print()
-    args.json = False
     return cmd_check(args)
 
 
