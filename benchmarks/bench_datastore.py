@@ -14,16 +14,14 @@
 from __future__ import annotations
 
 import argparse
-import shutil
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 
 from one_gluster import gluster, lab as labmod, onedsim
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import HOST, MiB, brick_bytes, install_drivers, make_source, timed  # noqa: E402
+from common import HOST, MiB, brick_bytes, timed, workspace  # noqa: E402
 
 
 def bench_cp(volume: labmod.Lab, remotes: Path, source: Path, rounds: int) -> dict[str, float]:
@@ -78,34 +76,26 @@ def main() -> None:
     parser.add_argument("--monitor-runs", type=int, default=40)
     args = parser.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="one-gluster-bench-", dir="/var/tmp"))
-    remotes = install_drivers(work)
-    source = work / "src.raw"
-    make_source(source)
-    started = labmod.start_glusterd()
-    plain = labmod.Lab(root=str(work / "lab"), volume="ogbench", host=HOST)
-    sharded = labmod.Lab(root=str(work / "lab"), volume="ogshard", host=HOST)
-    try:
-        plain.up()
-        sharded.up()
-        gluster.set_option("ogshard", "features.shard", "on")
-        print(f"interpreter: {sys.executable}")
-        for name, volume in (("plain", plain), ("sharded", sharded)):
-            r = bench_cp(volume, remotes, source, args.rounds)
-            print(f"cp 2 GiB / 200 MiB data, {name:7} volume: driver {r['driver_s']:.2f} s, "
-                  f"cp --sparse=always {r['cp_s']:.2f} s, time ratio {r['time_ratio']:.2f} "
-                  f"(vs cp + sync of the file {r['durable_ratio']:.2f}); "
-                  f"space/data: driver {r['driver_space_ratio']:.3f}, cp {r['cp_space_ratio']:.3f}")
-        m = bench_monitor(plain, remotes, args.monitor_runs)
-        print(f"monitor: median {m['monitor_ms']:.1f} ms, python -c pass {m['python_ms']:.1f} ms, "
-              f"ratio {m['ratio']:.2f} (importing lxml.etree alone: {m['lxml_ratio']:.2f})")
-    finally:
-        plain.down()
-        sharded.down()
-        if started:
-            labmod.stop_glusterd()
-        shutil.rmtree(work, ignore_errors=True)
-
+    with workspace() as (work, remotes, source):
+        plain = labmod.Lab(root=str(work / "lab"), volume="ogbench", host=HOST)
+        sharded = labmod.Lab(root=str(work / "lab"), volume="ogshard", host=HOST)
+        try:
+            plain.up()
+            sharded.up()
+            gluster.set_option("ogshard", "features.shard", "on")
+            print(f"interpreter: {sys.executable}")
+            for name, volume in (("plain", plain), ("sharded", sharded)):
+                r = bench_cp(volume, remotes, source, args.rounds)
+                print(f"cp 2 GiB / 200 MiB data, {name:7} volume: driver {r['driver_s']:.2f} s, "
+                      f"cp --sparse=always {r['cp_s']:.2f} s, time ratio {r['time_ratio']:.2f} "
+                      f"(vs cp + sync of the file {r['durable_ratio']:.2f}); "
+                      f"space/data: driver {r['driver_space_ratio']:.3f}, cp {r['cp_space_ratio']:.3f}")
+            m = bench_monitor(plain, remotes, args.monitor_runs)
+            print(f"monitor: median {m['monitor_ms']:.1f} ms, python -c pass {m['python_ms']:.1f} ms, "
+                  f"ratio {m['ratio']:.2f} (importing lxml.etree alone: {m['lxml_ratio']:.2f})")
+        finally:
+            plain.down()
+            sharded.down()
 
 if __name__ == "__main__":
     main()

@@ -22,7 +22,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 from lxml import etree
@@ -30,7 +29,7 @@ from lxml import etree
 from one_gluster import files, lab as labmod, onedsim
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import GiB, HOST, MiB, install_drivers, make_source, timed  # noqa: E402
+from common import GiB, HOST, MiB, timed, workspace  # noqa: E402
 
 VOLUME = "ogtmbench"
 
@@ -122,35 +121,29 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=40)
     args = parser.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="one-gluster-bench-", dir="/var/tmp"))
-    remotes = install_drivers(work)
-    source = work / "src.raw"
-    make_source(source)
-    started = labmod.start_glusterd()
-    volume = labmod.Lab(root=str(work / "lab"), volume=VOLUME, host=HOST,
-                        mount_point=str(work / "datastores" / "100"))
-    try:
-        volume.up()
-        (work / "datastores" / "101").symlink_to("100")
-        with onedsim.OnedApi() as api:
-            b = Bench(work, api, remotes, Path(volume.mount_point))
-            print(f"interpreter: {sys.executable}")
-            c = bench_clone(b, args.rounds)
-            print(f"clone (qcow2 overlay): 10 GiB image {c['big_s'] * 1000:.0f} ms, 100 MiB image "
-                  f"{c['small_s'] * 1000:.0f} ms, ratio {c['ratio']:.2f}")
-            f = bench_full_copy(b, source, max(3, args.rounds // 3))
-            for name in ("raw", "standalone qcow2"):
-                print(f"full-copy clone, {name}, 2 GiB / 200 MiB data: driver {f[name + ' driver_s']:.2f} s, "
-                      f"cp --sparse=always {f[name + ' cp_s']:.2f} s, ratio "
-                      f"{f[name + ' driver_s'] / f[name + ' cp_s']:.2f}")
-            m = bench_cheap(b, args.runs)
-            print(f"cheap actions: python -c pass {m['python_ms']:.1f} ms; mv {m['mv_ms']:.1f} ms, ratio "
-                  f"{m['mv_ratio']:.2f}; premigrate {m['premigrate_ms']:.1f} ms, ratio {m['premigrate_ratio']:.2f}")
-    finally:
-        volume.down()
-        if started:
-            labmod.stop_glusterd()
-        shutil.rmtree(work, ignore_errors=True)
+    with workspace() as (work, remotes, source):
+        volume = labmod.Lab(root=str(work / "lab"), volume=VOLUME, host=HOST,
+                            mount_point=str(work / "datastores" / "100"))
+        try:
+            volume.up()
+            (work / "datastores" / "101").symlink_to("100")
+            with onedsim.OnedApi() as api:
+                b = Bench(work, api, remotes, Path(volume.mount_point))
+                print(f"interpreter: {sys.executable}")
+                c = bench_clone(b, args.rounds)
+                print(f"clone (qcow2 overlay): 10 GiB image {c['big_s'] * 1000:.0f} ms, 100 MiB image "
+                      f"{c['small_s'] * 1000:.0f} ms, ratio {c['ratio']:.2f}")
+                f = bench_full_copy(b, source, max(3, args.rounds // 3))
+                for name in ("raw", "standalone qcow2"):
+                    print(f"full-copy clone, {name}, 2 GiB / 200 MiB data: "
+                          f"driver {f[name + ' driver_s']:.2f} s, cp --sparse=always {f[name + ' cp_s']:.2f} s, ratio "
+                          f"{f[name + ' driver_s'] / f[name + ' cp_s']:.2f}")
+                m = bench_cheap(b, args.runs)
+                print(f"cheap actions: python -c pass {m['python_ms']:.1f} ms; mv {m['mv_ms']:.1f} ms, "
+                      f"ratio {m['mv_ratio']:.2f}; premigrate {m['premigrate_ms']:.1f} ms, "
+                      f"ratio {m['premigrate_ratio']:.2f}")
+        finally:
+            volume.down()
 
 
 if __name__ == "__main__":

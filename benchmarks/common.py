@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
+
+from one_gluster import lab as labmod
 
 REPO = Path(__file__).resolve().parents[1]
 MiB, GiB = 1 << 20, 1 << 30
@@ -14,11 +20,30 @@ HOST = "127.0.1.1"
 
 
 def install_drivers(work: Path) -> Path:
-    """install.sh into `work/remotes`, the executables running with this interpreter."""
+    """install.sh into `work/remotes`, the executables running with this interpreter (a self-contained
+    ONE_LOCATION under `work`, so that nothing lands in the machine's /usr/share or /etc/one)."""
     remotes = work / "remotes"
     subprocess.run([str(REPO / "install.sh"), "--no-packages", "--python", sys.executable, "--remotes",
-                    str(remotes)], check=True, capture_output=True)
+                    str(remotes)], check=True, capture_output=True,
+                   env={**os.environ, "ONE_LOCATION": str(work / "one")})
     return remotes
+
+
+@contextmanager
+def workspace() -> Iterator[tuple[Path, Path, Path]]:
+    """(work directory, installed remotes, the 2 GiB source) with glusterd running; all undone after."""
+    work = Path(tempfile.mkdtemp(prefix="one-gluster-bench-", dir="/var/tmp"))
+    started = False
+    try:
+        remotes = install_drivers(work)
+        source = work / "src.raw"
+        make_source(source)
+        started = labmod.start_glusterd()
+        yield work, remotes, source
+    finally:
+        if started:
+            labmod.stop_glusterd()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def make_source(path: Path) -> None:

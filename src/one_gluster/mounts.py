@@ -36,9 +36,10 @@ def source_of(mount_point: str) -> str:
 
 def mount(source: str, mount_point: str, options: Sequence[str] = ()) -> None:
     """Mount `source` (`host:/volume[/subdir]`) at `mount_point`, unless it is mounted there already."""
-    if state(mount_point) == "mounted":
+    now = state(mount_point)
+    if now == "mounted":
         return
-    if state(mount_point) == "dead":
+    if now == "dead":
         run("umount", "-l", mount_point, what="Unmounting the dead mount")
     os.makedirs(mount_point, exist_ok=True)
     run("mount", "-t", "glusterfs", *(["-o", ",".join(options)] if options else []), source, mount_point,
@@ -108,11 +109,12 @@ def _mount(layout: Layout, dry_run: bool) -> Finding:
     where, check = layout.mount_point, f"mount {layout.mount_point}"
     now = state(where)
     if now == "mounted":
-        mounted = source_of(where).partition(":")[2].strip("/")
+        source = source_of(where)
+        mounted = source.partition(":")[2].strip("/")
         if mounted != layout.volume.strip("/"):
             return Finding("fail", check, f"a mount of {mounted!r} is there, not of {layout.volume!r}",
                            f"umount {where}")
-        return Finding("ok", check, f"{source_of(where)} already mounted")
+        return Finding("ok", check, f"{source} already mounted")
     if now == "absent" and os.path.isdir(where) and os.listdir(where):
         return Finding("fail", check, f"{where} holds files that the mount would hide",
                        "move them away (onto the volume once mounted), then rerun")

@@ -27,6 +27,7 @@ BEGIN, END = "# one-gluster: begin", "# one-gluster: end"
 _BLOCK = re.compile(r"\n# one-gluster: begin[^\n]*\n.*?# one-gluster: end\n", re.S)
 _RECEIPT = re.compile(r'^# one-gluster: "gluster" added to the ([-a-z ,]+) lists? below[^\n]*\n', re.M)
 _WORDS_RECEIPT = re.compile(r"^# one-gluster: ([\w -]+?) added below[^\n]*\n", re.M)
+_LIVE_SNAPSHOTS = re.compile(r'^LIVE_DISK_SNAPSHOTS="([^"]*)"', re.M)
 
 
 class Value(NamedTuple):
@@ -156,6 +157,10 @@ def _block(comment: str, body: str) -> str:
     return f"\n{BEGIN} {comment} (install.sh --uninstall removes this block)\n{body.rstrip()}\n{END}\n"
 
 
+def _inherited(assignments: list[Assignment]) -> set[str]:
+    return {a.value.text for a in find(assignments, "INHERIT_DATASTORE_ATTR") if a.value}
+
+
 def fragment_blocks(fragment: str) -> dict[str, str]:
     """The TM_MAD_CONF / DS_MAD_CONF vectors of share/opennebula/oned-gluster.conf, as written there."""
     return {a.name: fragment[a.start:a.end] for a in parse(fragment)}
@@ -189,7 +194,7 @@ def register_oned(text: str, blocks: dict[str, str]) -> tuple[str, list[str]]:
             at = _line_end(text, same[-1].end) if same else len(text)
             edits.append((at, at, _block(f"{name} of the gluster driver", blocks[name])))
             done.append(f"{name} for gluster added")
-    inherited = {a.value.text for a in find(assignments, "INHERIT_DATASTORE_ATTR") if a.value}
+    inherited = _inherited(assignments)
     missing = [attr for attr in INHERITED if attr not in inherited]
     if missing:
         same = find(assignments, "INHERIT_DATASTORE_ATTR")
@@ -202,7 +207,7 @@ def register_oned(text: str, blocks: dict[str, str]) -> tuple[str, list[str]]:
 
 def register_vmm(text: str) -> tuple[str, list[str]]:
     """`vmm_execrc` with live disk snapshots allowed for disks of the gluster TM."""
-    match = re.search(r'^LIVE_DISK_SNAPSHOTS="([^"]*)"[^\n]*\n?', text, re.M)
+    match = _LIVE_SNAPSHOTS.search(text)
     if not match:
         body = f'LIVE_DISK_SNAPSHOTS="{" ".join(SNAPSHOT_PAIRS)}"'
         return text + _block("live disk snapshots of gluster disks", body), ["LIVE_DISK_SNAPSHOTS set"]
@@ -235,7 +240,7 @@ def unregister(text: str) -> tuple[str, list[str]]:
         done.append(f"{vector.name}: gluster taken out of {receipt.group(1)}")
     for receipt in _WORDS_RECEIPT.finditer(text):
         words = receipt.group(1)
-        match = re.compile(r'LIVE_DISK_SNAPSHOTS="([^"]*)"').match(text, receipt.end())
+        match = _LIVE_SNAPSHOTS.match(text, receipt.end())
         if match:
             value = match.group(1)
             cut = len(words) + 1 if value.endswith(" " + words) else len(words) if value == words else 0
@@ -266,13 +271,13 @@ def verify(oned: str, vmm: Optional[str]) -> list[Finding]:
         vectors = find(assignments, name, DRIVER)
         findings.append(Finding("ok", name, ", ".join(f"{k}={v.text}" for k, v in vectors[0].attributes.items()))
                         if vectors else Finding("fail", name, "no gluster entry", "rerun install.sh"))
-    inherited = {a.value.text for a in find(assignments, "INHERIT_DATASTORE_ATTR") if a.value}
+    inherited = _inherited(assignments)
     for attr in INHERITED:
         findings.append(Finding("ok" if attr in inherited else "fail", f"INHERIT_DATASTORE_ATTR {attr}",
                                 "inherited" if attr in inherited else "missing", "" if attr in inherited else
                                 "rerun install.sh"))
     if vmm is not None:
-        match = re.search(r'^LIVE_DISK_SNAPSHOTS="([^"]*)"', vmm, re.M)
+        match = _LIVE_SNAPSHOTS.search(vmm)
         pairs = match.group(1).split() if match else []
         findings.append(Finding("ok", "LIVE_DISK_SNAPSHOTS", "kvm-gluster listed") if "kvm-gluster" in pairs else
                         Finding("warn", "LIVE_DISK_SNAPSHOTS", "no kvm-gluster: live disk snapshots refused",
