@@ -34,10 +34,18 @@ def _on_signal(signum: int, _frame: object) -> NoReturn:
     raise SystemExit(128 + signum)
 
 
+def _exit(code: int) -> NoReturn:
+    """Flush and leave at once: everything the action opened is closed by now, and the interpreter's
+    own teardown (freeing every module: ~7 ms with lxml, ~35 ms with pyone) would only add to the
+    wall time oned waits for."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def _fail(message: str) -> NoReturn:
     sys.stderr.write(" ".join(message.split()) + "\n")
-    sys.stderr.flush()
-    sys.exit(1)
+    _exit(1)
 
 
 def run(kind: str, action: str) -> NoReturn:
@@ -61,5 +69,4 @@ def run(kind: str, action: str) -> NoReturn:
         _fail(f"Internal error in {kind} action {action}: {type(exc).__name__}: {exc}")
     if result is not None:
         sys.stdout.write(result + "\n")
-    sys.stdout.flush()
-    sys.exit(0)
+    _exit(0)

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import base64
 import binascii
-from dataclasses import dataclass
-from typing import BinaryIO, Optional, Sequence
+from typing import BinaryIO, NamedTuple, Optional, Sequence
 
 from lxml import etree
 
@@ -42,7 +40,7 @@ def decode_base64_xml(payload: bytes | str, what: str = "request") -> etree._Ele
     if not compact:
         raise RequestError(f"Empty {what}: expected base64 XML from oned")
     try:
-        data = base64.b64decode(compact, validate=True)
+        data = binascii.a2b_base64(compact, strict_mode=True)
     except (binascii.Error, ValueError):
         raise RequestError(f"Malformed {what}: not valid base64") from None
     return parse_xml(data, what)
@@ -73,8 +71,7 @@ IMAGE_OS, IMAGE_CDROM, IMAGE_DATABLOCK = 0, 1, 2
 DS_IMAGE, DS_SYSTEM, DS_FILE = 0, 1, 2
 
 
-@dataclass(frozen=True)
-class Image:
+class Image(NamedTuple):
     id: int
     type: int
     path: str
@@ -108,8 +105,7 @@ class Image:
         )
 
 
-@dataclass(frozen=True)
-class Datastore:
+class Datastore(NamedTuple):
     id: int
     name: str
     base_path: str
@@ -136,8 +132,7 @@ class Datastore:
         return self.base_path
 
 
-@dataclass(frozen=True)
-class DsRequest:
+class DsRequest(NamedTuple):
     """A `DS_DRIVER_ACTION_DATA` document."""
 
     datastore: Datastore

@@ -51,7 +51,10 @@ def test_install_registers_and_a_rerun_changes_nothing(prefix):
     backups = sorted((prefix / "etc").glob("oned.conf.one-gluster-*.bak"))
     assert len(backups) == 1 and backups[0].read_bytes() == (FIXTURES / "oned.conf").read_bytes()
     clone = prefix / "var" / "remotes" / "tm" / "gluster" / "clone"
-    assert clone.read_text().startswith(f"#!{sys.executable} -I\n") and os.access(clone, os.X_OK)
+    shebang, path_line = clone.read_text().splitlines()[:2]
+    assert shebang == f"#!{sys.executable} -IS" and os.access(clone, os.X_OK)
+    # without `site`, the driver carries the import path site gives this interpreter (here: editable)
+    assert path_line.startswith("import sys; sys.path += [") and repr(str(REPO / "src")) in path_line
     assert (prefix / "var" / "remotes" / "datastore" / "gluster" / "cp").exists()
     assert (prefix / "share" / "one-gluster" / "opennebula" / "oned-gluster.conf").exists()
     assert "Left to do: restart oned" in out and "onehost sync --force" in out
