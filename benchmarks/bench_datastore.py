@@ -7,8 +7,9 @@
    bricks (each inode once), on a plain volume and on a sharded one (where holes cannot be seen).
 2. `monitor`: the median wall time of one call, as oned makes it (the installed executable with
    its own interpreter line, base64 request on stdin), against `python -c pass` run by the same
-   interpreter (the real one, not the pyenv shim on PATH); also `import lxml.etree` alone, the
-   floor of any action that parses its request with lxml.
+   interpreter (the real one, not the pyenv shim on PATH); also `import lxml.etree` alone, started
+   the way the drivers are (`-IS`, their import path, no teardown): the floor of any action that
+   parses its request with lxml.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 from one_gluster import gluster, lab as labmod, onedsim
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import HOST, MiB, brick_bytes, timed, workspace  # noqa: E402
+from common import HOST, MiB, brick_bytes, driver_python, lxml_floor, timed, workspace  # noqa: E402
 
 
 def bench_cp(volume: labmod.Lab, remotes: Path, source: Path, rounds: int) -> dict[str, float]:
@@ -57,13 +58,13 @@ def bench_cp(volume: labmod.Lab, remotes: Path, source: Path, rounds: int) -> di
 
 def bench_monitor(volume: labmod.Lab, remotes: Path, runs: int) -> dict[str, float]:
     executable = remotes / "datastore/gluster/monitor"
-    interpreter = executable.read_text().splitlines()[0][2:].split()[0]
+    interpreter, floor = driver_python(executable), lxml_floor(executable)
     template = {"GLUSTER_HOST": HOST, "GLUSTER_VOLUME": volume.volume}
     request = onedsim.request(onedsim.datastore(101, volume.mount_point, template))
     bare, lxml, monitor = [], [], []
     for _ in range(runs):                      # interleaved, so that all see the same machine load
         bare.append(timed([interpreter, "-c", "pass"])[0])
-        lxml.append(timed([interpreter, "-I", "-c", "import lxml.etree"])[0])
+        lxml.append(timed(floor)[0])
         monitor.append(timed([str(executable), "101"], request)[0])
     median = statistics.median
     return {"python_ms": median(bare) * 1000, "monitor_ms": median(monitor) * 1000,

@@ -84,6 +84,19 @@ def brick_bytes(bricks: list[str]) -> int:
     return last
 
 
+def driver_python(executable: Path) -> str:
+    """The interpreter an installed driver runs with (its `#!` line)."""
+    return executable.read_text().splitlines()[0][2:].split()[0]
+
+
+def lxml_floor(executable: Path) -> list[str]:
+    """`import lxml.etree` alone, started as the installed driver is (its flags and import path, no
+    teardown): the floor of any action that parses XML."""
+    shebang, path_line = executable.read_text().splitlines()[:2]
+    interpreter, flags = shebang[2:].split()
+    return [interpreter, flags, "-c", f"{path_line}\nimport lxml.etree, os\nos._exit(0)"]
+
+
 def timed(argv: list[str], stdin: bytes | None = None, env: dict[str, str] | None = None) -> tuple[float, bytes]:
     started = time.perf_counter()
     done = subprocess.run(argv, input=stdin, capture_output=True, env=env)

@@ -125,6 +125,7 @@ class MountedPath(NamedTuple):
 
     path: str
     mount: Mount
+    fs: Optional[os.statvfs_result] = None     # the statvfs of the mount that proved it alive
 
     @property
     def volume_path(self) -> str:
@@ -134,7 +135,7 @@ class MountedPath(NamedTuple):
 
     def usage(self) -> str:
         """USED_MB, FREE_MB and TOTAL_MB of the volume as `df -B1M` gives them: one statvfs."""
-        st = os.statvfs(self.mount.mount_point)
+        st = self.fs or os.statvfs(self.mount.mount_point)
         mb = lambda blocks: -(-blocks * st.f_frsize // (1 << 20))   # rounded up, as df does
         return f"USED_MB={mb(st.f_blocks - st.f_bfree)}\nFREE_MB={mb(st.f_bavail)}\nTOTAL_MB={mb(st.f_blocks)}"
 
@@ -161,10 +162,10 @@ def require_some_mount(path: str, expected: str = "") -> MountedPath:
             f"mount {'gluster volume ' + expected if expected else 'the gluster volume'} there first"
         )
     try:
-        os.statvfs(mount.mount_point)
+        fs = os.statvfs(mount.mount_point)
     except OSError as exc:
         raise DriverError(
             f"The gluster mount of {mount.source} at {mount.mount_point} is dead ({exc.strerror}): "
             f"remount it (umount -l {mount.mount_point}; mount -t glusterfs {mount.source} {mount.mount_point})"
         ) from None
-    return MountedPath(real, mount)
+    return MountedPath(real, mount, fs)
