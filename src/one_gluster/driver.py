@@ -7,6 +7,7 @@ ONE_GLUSTER_DEBUG=yes is set in the driver's environment.
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import sys
@@ -17,16 +18,23 @@ from .errors import CommandError, DriverError
 
 
 def _dispatch(kind: str, action: str) -> Optional[str]:
+    # Start-up (imports, the request) makes only objects that live as long as the process: the cyclic
+    # GC would walk them again and again (~1.5 ms of monitor's ~35). It runs again for the action.
+    gc.disable()
     if kind == "datastore":
         from .datastore import action as ds_action
         from .request import read_ds_request
 
-        return ds_action(action)(read_ds_request(sys.argv[1:], sys.stdin.buffer))
-    if kind == "tm":
+        handler, request = ds_action(action), read_ds_request(sys.argv[1:], sys.stdin.buffer)
+    elif kind == "tm":
         from .tm import TmCall, action as tm_action
 
-        return tm_action(action)(TmCall(sys.argv[0], tuple(sys.argv[1:]), sys.stdin.buffer))
-    raise DriverError(f"Unknown driver kind {kind!r}")
+        handler, request = tm_action(action), TmCall(sys.argv[0], tuple(sys.argv[1:]), sys.stdin.buffer)
+    else:
+        raise DriverError(f"Unknown driver kind {kind!r}")
+    gc.freeze()
+    gc.enable()
+    return handler(request)
 
 
 def _on_signal(signum: int, _frame: object) -> NoReturn:
