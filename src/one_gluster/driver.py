@@ -19,7 +19,7 @@ from .errors import CommandError, DriverError
 
 def _dispatch(kind: str, action: str) -> Optional[str]:
     # Start-up (imports, the request) makes only objects that live as long as the process: the cyclic
-    # GC would walk them again and again (~1.5 ms of monitor's ~35). It runs again for the action.
+    # GC would walk them again and again (~1.2 ms of monitor's ~33). It runs again for the action.
     gc.disable()
     if kind == "datastore":
         from .datastore import action as ds_action
