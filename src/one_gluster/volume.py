@@ -125,7 +125,7 @@ class MountedPath(NamedTuple):
 
     path: str
     mount: Mount
-    fs: Optional[os.statvfs_result] = None     # the statvfs of the mount that proved it alive
+    fs: os.statvfs_result          # the statvfs of the mount that proved it alive
 
     @property
     def volume_path(self) -> str:
@@ -135,7 +135,7 @@ class MountedPath(NamedTuple):
 
     def usage(self) -> str:
         """USED_MB, FREE_MB and TOTAL_MB of the volume as `df -B1M` gives them: one statvfs."""
-        st = self.fs or os.statvfs(self.mount.mount_point)
+        st = self.fs
         mb = lambda blocks: -(-blocks * st.f_frsize // (1 << 20))   # rounded up, as df does
         return f"USED_MB={mb(st.f_blocks - st.f_bfree)}\nFREE_MB={mb(st.f_bavail)}\nTOTAL_MB={mb(st.f_blocks)}"
 

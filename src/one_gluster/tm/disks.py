@@ -13,7 +13,6 @@ import os
 from .. import commands, files, filesystems, log, opennebula, qemu
 from ..errors import DriverError
 from ..opennebula import LCM_DISK_RESIZE
-from ..volume import MountedPath
 from . import TmCall
 from .layout import Disk, check_name, guard, load_disk, same_mount, system_volume, vm_dir
 
@@ -43,7 +42,7 @@ def clone(call: TmCall) -> None:
     volume = disk.volume
     image = guard(src.path, volume)
     vm = vm_dir(dst.path, volume)
-    target = MountedPath(os.path.join(vm.path, os.path.basename(dst.path)), vm.mount)
+    target = vm._replace(path=os.path.join(vm.path, os.path.basename(dst.path)))
     check_name(disk, target, disk.template.get("SOURCE") or src.path)
     same_mount(image, vm)
     backing = os.path.relpath(image.path, vm.path)   # relative: FUSE and libgfapi resolve it alike
