@@ -22,7 +22,7 @@ from pathlib import Path
 from one_gluster import gluster, lab as labmod, onedsim
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import HOST, MiB, brick_bytes, driver_python, lxml_floor, timed, workspace  # noqa: E402
+from common import HOST, MiB, against_python, brick_bytes, timed, workspace  # noqa: E402
 
 
 def bench_cp(volume: labmod.Lab, remotes: Path, source: Path, rounds: int) -> dict[str, float]:
@@ -58,17 +58,9 @@ def bench_cp(volume: labmod.Lab, remotes: Path, source: Path, rounds: int) -> di
 
 def bench_monitor(volume: labmod.Lab, remotes: Path, runs: int) -> dict[str, float]:
     executable = remotes / "datastore/gluster/monitor"
-    interpreter, floor = driver_python(executable), lxml_floor(executable)
     template = {"GLUSTER_HOST": HOST, "GLUSTER_VOLUME": volume.volume}
     request = onedsim.request(onedsim.datastore(101, volume.mount_point, template))
-    bare, lxml, monitor = [], [], []
-    for _ in range(runs):                      # interleaved, so that all see the same machine load
-        bare.append(timed([interpreter, "-c", "pass"])[0])
-        lxml.append(timed(floor)[0])
-        monitor.append(timed([str(executable), "101"], request)[0])
-    median = statistics.median
-    return {"python_ms": median(bare) * 1000, "monitor_ms": median(monitor) * 1000,
-            "ratio": median(monitor) / median(bare), "lxml_ratio": median(lxml) / median(bare)}
+    return against_python(executable, runs, {"monitor": lambda: timed([str(executable), "101"], request)[0]})
 
 
 def main() -> None:
@@ -93,7 +85,7 @@ def main() -> None:
                       f"space/data: driver {r['driver_space_ratio']:.3f}, cp {r['cp_space_ratio']:.3f}")
             m = bench_monitor(plain, remotes, args.monitor_runs)
             print(f"monitor: median {m['monitor_ms']:.1f} ms, python -c pass {m['python_ms']:.1f} ms, "
-                  f"ratio {m['ratio']:.2f} (importing lxml.etree alone: {m['lxml_ratio']:.2f})")
+                  f"ratio {m['monitor_ratio']:.2f} (importing lxml.etree alone: {m['lxml_ratio']:.2f})")
         finally:
             plain.down()
             sharded.down()

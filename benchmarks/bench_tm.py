@@ -33,7 +33,7 @@ from lxml import etree
 from one_gluster import files, lab as labmod, onedsim
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import GiB, HOST, MiB, driver_python, lxml_floor, timed, workspace  # noqa: E402
+from common import GiB, HOST, MiB, against_python, timed, workspace  # noqa: E402
 
 VOLUME = "ogtmbench"
 
@@ -107,20 +107,13 @@ def bench_full_copy(b: Bench, source: Path, rounds: int) -> dict[str, float]:
 
 
 def bench_cheap(b: Bench, runs: int) -> dict[str, float]:
-    interpreter, floor = driver_python(b.remotes / "tm/gluster/mv"), lxml_floor(b.remotes / "tm/gluster/premigrate")
     vmid = 99
     disk = f"{b.location}100/{vmid}/disk.0"
     vm_xml = base64.b64encode(etree.tostring(onedsim.vm(vmid, [onedsim.volatile_disk(0, kind="swap", size_mb=8)])))
-    bare, lxml, mv, pre = [], [], [], []
-    for _ in range(runs):
-        bare.append(timed([interpreter, "-c", "pass"])[0])
-        lxml.append(timed(floor)[0])
-        mv.append(b.run("mv", f"127.0.0.1:{disk}", f"127.0.0.2:{disk}", vmid, 101))
-        pre.append(b.run("premigrate", "127.0.0.1", "127.0.0.2", f"{b.location}100/{vmid}", vmid, 100, stdin=vm_xml))
-    median = statistics.median
-    return {"python_ms": median(bare) * 1000, "mv_ms": median(mv) * 1000, "premigrate_ms": median(pre) * 1000,
-            "mv_ratio": median(mv) / median(bare), "premigrate_ratio": median(pre) / median(bare),
-            "lxml_ratio": median(lxml) / median(bare)}
+    return against_python(b.remotes / "tm/gluster/premigrate", runs, {
+        "mv": lambda: b.run("mv", f"127.0.0.1:{disk}", f"127.0.0.2:{disk}", vmid, 101),
+        "premigrate": lambda: b.run("premigrate", "127.0.0.1", "127.0.0.2", f"{b.location}100/{vmid}", vmid, 100,
+                                    stdin=vm_xml)})
 
 
 def main() -> None:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from one_gluster import lab as labmod
 
@@ -84,17 +85,35 @@ def brick_bytes(bricks: list[str]) -> int:
     return last
 
 
-def driver_python(executable: Path) -> str:
+def _driver_python(executable: Path) -> str:
     """The interpreter an installed driver runs with (its `#!` line)."""
     return executable.read_text().splitlines()[0][2:].split()[0]
 
 
-def lxml_floor(executable: Path) -> list[str]:
+def _lxml_floor(executable: Path) -> list[str]:
     """`import lxml.etree` alone, started as the installed driver is (its flags and import path, no
     teardown): the floor of any action that parses XML."""
     shebang, path_line = executable.read_text().splitlines()[:2]
     interpreter, flags = shebang[2:].split()
     return [interpreter, flags, "-c", f"{path_line}\nimport lxml.etree, os\nos._exit(0)"]
+
+
+def against_python(executable: Path, runs: int, calls: dict[str, Callable[[], float]]) -> dict[str, float]:
+    """Each call's median wall time against `python -c pass` run by `executable`'s interpreter, and
+    against the lxml floor of `executable`; all interleaved, so that all see the same machine load.
+    Gives `<name>_ms` and `<name>_ratio` for each call, for `python` and for `lxml`."""
+    bare, floor = [_driver_python(executable), "-c", "pass"], _lxml_floor(executable)
+    timings = {"python": lambda: timed(bare)[0], "lxml": lambda: timed(floor)[0], **calls}
+    samples: dict[str, list[float]] = {name: [] for name in timings}
+    for _ in range(runs):
+        for name, call in timings.items():
+            samples[name].append(call())
+    base = statistics.median(samples["python"])
+    out: dict[str, float] = {}
+    for name, values in samples.items():
+        out[f"{name}_ms"] = statistics.median(values) * 1000
+        out[f"{name}_ratio"] = statistics.median(values) / base
+    return out
 
 
 def timed(argv: list[str], stdin: bytes | None = None, env: dict[str, str] | None = None) -> tuple[float, bytes]:
