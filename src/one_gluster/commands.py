@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
 import os
-import shlex
-import threading
 from typing import Any, Callable, Sequence
 
 from .errors import CommandError, DriverError
@@ -48,9 +45,14 @@ def _guarded(what: str, argv: Sequence[str], call: Callable[[Any], Any]) -> Any:
 def preload() -> None:
     """Import `sh` in a background thread: an action that first copies for a while (cp) then finds
     it ready, instead of paying its ~70 ms import after the copy."""
+    import importlib
+    import threading
+
     threading.Thread(target=importlib.import_module, args=("sh",), daemon=True).start()
 
 
 def quote(*argv: str) -> str:
     """A command line as a person would type it, for log lines only."""
+    import shlex  # here, not at the top: `run` needs it only when a command fails
+
     return " ".join(shlex.quote(str(a)) for a in argv)

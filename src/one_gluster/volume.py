@@ -15,7 +15,7 @@ from .template import Template
 
 DEFAULT_PORT = 24007
 FUSE_TYPE = "fuse.glusterfs"
-_VOLUME_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+_VOLUME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
 
 
 class Server(NamedTuple):
@@ -70,7 +70,7 @@ class Volume(NamedTuple):
         if not value:
             raise RequestError("GLUSTER_VOLUME is not set in the datastore template")
         name, _, subdir = value.partition("/")
-        if not _VOLUME_NAME.match(name) or ".." in subdir.split("/"):
+        if not name or not _VOLUME_CHARS.issuperset(name) or ".." in subdir.split("/"):
             raise RequestError(f"GLUSTER_VOLUME {value!r} is not a valid gluster volume name")
         return cls(name, subdir.strip("/"), parse_servers(template.get("GLUSTER_HOST")))
 
@@ -93,6 +93,8 @@ class Mount(NamedTuple):
 
 
 def _unescape(field: str) -> str:
+    if "\\" not in field:
+        return field
     return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
 
 

@@ -28,7 +28,7 @@ def test_servers_like_core():
 def test_volume_with_subdirectory():
     v = Volume.from_template(Template({"GLUSTER_VOLUME": "vol/images/", "GLUSTER_HOST": "h1 h2"}))
     assert (v.name, v.subdir, len(v.servers)) == ("vol", "images", 2)
-    for bad in ("", "vol/../x", "bad name"):
+    for bad in ("", "vol/../x", "bad name", "vol\n", "völ"):
         with pytest.raises(RequestError):
             Volume.from_template(Template({"GLUSTER_VOLUME": bad}))
 

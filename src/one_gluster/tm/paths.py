@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import os
-import re
 from typing import NamedTuple, Optional
 
 from ..errors import RequestError
-
-_DISK = re.compile(r"^disk\.(\d+)$")
 
 
 class HostPath(NamedTuple):
@@ -22,16 +19,15 @@ class HostPath(NamedTuple):
         host, sep, path = text.partition(":")
         if not sep:
             host, path = "", text
-        path = re.sub("/+", "/", path)
         if not path.startswith("/"):
             raise RequestError(f"Expected an absolute path in {text!r}")
-        return cls(host, os.path.normpath(path))
+        return cls(host, os.path.normpath("/" + path.lstrip("/")))   # `//x` too: normpath keeps two
 
     @property
     def disk_id(self) -> Optional[int]:
         """N for a path ending in `disk.N`, else None (a VM directory, a kernel...)."""
-        match = _DISK.match(os.path.basename(self.path))
-        return int(match.group(1)) if match else None
+        name, _, number = os.path.basename(self.path).partition(".")
+        return int(number) if name == "disk" and number.isascii() and number.isdigit() else None
 
     def require_disk_id(self) -> int:
         disk_id = self.disk_id
