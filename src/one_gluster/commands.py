@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any, Callable, Sequence
 
+from . import driver
 from .errors import CommandError, DriverError
 
 _ENV = {**os.environ, "LC_ALL": "C"}
@@ -45,10 +46,7 @@ def _guarded(what: str, argv: Sequence[str], call: Callable[[Any], Any]) -> Any:
 def preload() -> None:
     """Import `sh` in a background thread: an action that first copies for a while (cp) then finds
     it ready, instead of paying its ~70 ms import after the copy."""
-    import importlib
-    import threading
-
-    threading.Thread(target=importlib.import_module, args=("sh",), daemon=True).start()
+    driver.preload("sh")
 
 
 def quote(*argv: str) -> str:

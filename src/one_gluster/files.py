@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import errno
 import os
+import queue
 import secrets
 import shutil
-from typing import BinaryIO
+import threading
+from typing import BinaryIO, Callable, Iterator, Optional
 
 SECTOR = 512
 CHUNK = 1 << 20          # bytes read at a time
+READ_AHEAD = 4           # chunks read ahead of the writes
 BLOCK = 64 << 10         # granularity at which zeros become holes
 _ZERO_CHUNK = bytes(CHUNK)
 _ZERO_BLOCK = bytes(BLOCK)
@@ -103,23 +106,69 @@ def _fill(src: BinaryIO, buf: bytearray) -> int:
     return got
 
 
+Fill = Callable[[bytearray], Optional[tuple[int, int]]]
+
+
+def _write_read_ahead(fill: Fill, fd: int) -> None:
+    """Write into `fd`, sparsely, each `(offset, length)` of data that `fill(buf)` puts in `buf`
+    (None at the end), with `fill` running ahead in a thread: reading the source (disk, network,
+    hashing, unpacking: all outside the GIL) overlaps the writes to the volume instead of adding to
+    them. An exception of `fill` is raised here."""
+    free: queue.Queue = queue.Queue()
+    ready: queue.Queue = queue.Queue()
+    for _ in range(READ_AHEAD):
+        free.put(bytearray(CHUNK))
+    stop = threading.Event()
+
+    def read() -> None:
+        try:
+            while not stop.is_set():
+                buf = free.get()
+                if buf is None:
+                    return
+                got = fill(buf)
+                ready.put((buf, got))
+                if got is None:
+                    return
+        except BaseException as exc:            # handed to the writer
+            ready.put(exc)
+
+    reader = threading.Thread(target=read, name="read-ahead", daemon=True)
+    reader.start()
+    try:
+        while True:
+            item = ready.get()
+            if isinstance(item, BaseException):
+                raise item
+            buf, got = item
+            if got is None:
+                return
+            write_sparse(fd, got[0], memoryview(buf)[:got[1]])
+            free.put(buf)
+    finally:
+        stop.set()
+        free.put(None)                          # wakes the reader if it waits for a buffer
+        reader.join()
+
+
 def copy_stream(src: BinaryIO, fd: int) -> int:
     """Copy a sequential stream into `fd` sparsely; return the logical size copied."""
-    buf = bytearray(CHUNK)
     offset = 0
-    while True:
+
+    def fill(buf: bytearray) -> Optional[tuple[int, int]]:
+        nonlocal offset
         n = _fill(src, buf)
         if not n:
-            break
-        write_sparse(fd, offset, memoryview(buf)[:n])
+            return None
         offset += n
-        if n < CHUNK:
-            break
+        return offset - n, n
+
+    _write_read_ahead(fill, fd)
     os.ftruncate(fd, offset)
     return offset
 
 
-def _data_extents(fd: int, size: int):
+def _data_extents(fd: int, size: int) -> Iterator[tuple[int, int]]:
     """(start, end) of the data regions of a local file; the whole file where holes are not seen."""
     pos = 0
     while pos < size:
@@ -135,21 +184,28 @@ def _data_extents(fd: int, size: int):
         pos = end
 
 
+def _extent_chunks(fd: int, size: int) -> Iterator[tuple[int, int]]:
+    """(offset, length) of every chunk of the data regions of a local file."""
+    for start, end in _data_extents(fd, size):
+        for offset in range(start, end, CHUNK):
+            yield offset, min(CHUNK, end - offset)
+
+
 def copy_file(src_path: str, fd: int) -> int:
     """Copy a local file into `fd`, skipping its holes and its zero blocks; return its size."""
     src = os.open(src_path, os.O_RDONLY)
     try:
         size = os.fstat(src).st_size
-        buf = bytearray(CHUNK)
-        view = memoryview(buf)
-        for start, end in _data_extents(src, size):
-            offset = start
-            while offset < end:
-                n = os.preadv(src, [view[:min(CHUNK, end - offset)]], offset)
-                if not n:
-                    break
-                write_sparse(fd, offset, view[:n])
-                offset += n
+        chunks = _extent_chunks(src, size)
+
+        def fill(buf: bytearray) -> Optional[tuple[int, int]]:
+            for offset, length in chunks:
+                n = os.preadv(src, [memoryview(buf)[:length]], offset)
+                if n:
+                    return offset, n
+            return None
+
+        _write_read_ahead(fill, fd)
         os.ftruncate(fd, size)
         return size
     finally:

@@ -6,12 +6,11 @@ and the `user:password` in the file named by `ONE_AUTH`, else `~/.one/one_auth`.
 
 from __future__ import annotations
 
-import importlib
 import os
-import threading
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from . import driver
 from .errors import DriverError
 from .template import Template
 
@@ -30,7 +29,7 @@ LIVE_STATES = frozenset({LCM_RUNNING, LCM_HOTPLUG_SAVEAS, LCM_DISK_SNAPSHOT, LCM
 
 def preload() -> None:
     """Import pyone (~0.15 s) in the background while the action checks paths and mounts."""
-    threading.Thread(target=importlib.import_module, args=("pyone",), daemon=True).start()
+    driver.preload("pyone")
 
 
 def endpoint() -> str:

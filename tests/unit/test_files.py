@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import threading
 
 import pytest
 
@@ -40,6 +41,64 @@ def test_copy_file_skips_holes_and_keeps_tail(tmp_path):
         os.close(fd)
     assert dst.read_bytes() == src.read_bytes()
     assert os.stat(dst).st_blocks * 512 <= MiB + 2 * files.BLOCK
+
+
+class _Trickle(io.RawIOBase):
+    """A source that gives odd-sized reads of random data, then fails after `fail_at` bytes."""
+
+    def __init__(self, data: bytes, fail_at: int = -1) -> None:
+        self.data, self.pos, self.fail_at = data, 0, fail_at
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf) -> int:
+        if 0 <= self.fail_at <= self.pos:
+            raise OSError("connection reset")
+        n = min(len(buf), 300_001, len(self.data) - self.pos)
+        buf[:n] = self.data[self.pos:self.pos + n]
+        self.pos += n
+        return n
+
+
+def test_copy_stream_reads_ahead_in_order(tmp_path):
+    # more chunks than the read-ahead holds, short reads, a tail shorter than a chunk
+    data = os.urandom((files.READ_AHEAD * 3 + 1) * files.CHUNK + 4321)
+    dst = tmp_path / "dst"
+    fd = files.open_new(str(dst))
+    try:
+        assert files.copy_stream(_Trickle(data), fd) == len(data)
+    finally:
+        os.close(fd)
+    assert dst.read_bytes() == data
+
+
+def test_copy_stream_raises_the_source_error_and_stops_reading(tmp_path):
+    data = os.urandom(20 * files.CHUNK)
+    source = _Trickle(data, fail_at=9 * files.CHUNK)
+    before = threading.active_count()
+    fd = files.open_new(str(tmp_path / "dst"))
+    try:
+        with pytest.raises(OSError, match="connection reset"):
+            files.copy_stream(source, fd)
+    finally:
+        os.close(fd)
+    assert threading.active_count() == before      # the reader thread is gone, not left blocked
+    assert source.pos == 9 * files.CHUNK            # nothing read past the failure
+
+
+def test_copy_stream_write_error_stops_the_reader(tmp_path):
+    (tmp_path / "dst").write_bytes(b"")
+    source = _Trickle(os.urandom(20 * files.CHUNK))
+    before = threading.active_count()
+    fd = os.open(tmp_path / "dst", os.O_RDONLY)          # every write fails
+    try:
+        with pytest.raises(OSError):
+            files.copy_stream(source, fd)
+    finally:
+        os.close(fd)
+    assert threading.active_count() == before
+    assert source.pos <= (files.READ_AHEAD + 1) * files.CHUNK   # it stopped reading ahead
 
 
 def test_staging_removes_uncommitted(tmp_path):
