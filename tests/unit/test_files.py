@@ -27,6 +27,20 @@ def test_copy_stream_makes_holes_of_zero_blocks(tmp_path):
     assert os.stat(dst).st_blocks * 512 <= 2 * files.BLOCK
 
 
+@pytest.mark.parametrize("tail", [b"z" * 100, bytes(100), b"\0" * 99 + b"z"])
+def test_write_sparse_short_tail_block(tmp_path, tail):
+    data = bytearray(files.CHUNK + files.BLOCK + len(tail))
+    data[files.CHUNK - 1] = 1                                   # last byte of a block
+    data[files.CHUNK + files.BLOCK:] = tail
+    dst = tmp_path / "dst"
+    fd = files.open_new(str(dst))
+    try:
+        assert files.copy_stream(io.BytesIO(bytes(data)), fd) == len(data)
+    finally:
+        os.close(fd)
+    assert dst.read_bytes() == bytes(data)
+
+
 def test_copy_file_skips_holes_and_keeps_tail(tmp_path):
     src = tmp_path / "src"
     with open(src, "wb") as f:
