@@ -4,7 +4,9 @@
 
 1. `cp` of a 2 GiB raw image holding 200 MiB of data, from local disk, against
    `cp --sparse=always` onto the same FUSE mount: wall time, and the space the copy takes on the
-   bricks (each inode once), on a plain volume and on a sharded one (where holes cannot be seen).
+   bricks (each inode once), on a plain volume and on a sharded one (where holes cannot be seen);
+   also, on the plain volume, the same image with its zeros written out (no holes to skip: every
+   zero block is found by reading it, by both cp and the driver).
 2. `monitor`: the median wall time of one call, as oned makes it (the installed executable with
    its own interpreter line, base64 request on stdin), against `python -c pass` run by the same
    interpreter (the real one, not the pyenv shim on PATH); also `import lxml.etree` alone, started
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
 import sys
 from pathlib import Path
 
@@ -77,9 +80,12 @@ def main() -> None:
             sharded.up()
             gluster.set_option("ogshard", "features.shard", "on")
             print(f"interpreter: {sys.executable}")
-            for name, volume in (("plain", plain), ("sharded", sharded)):
-                r = bench_cp(volume, remotes, source, args.rounds)
-                print(f"cp 2 GiB / 200 MiB data, {name:7} volume: driver {r['driver_s']:.2f} s, "
+            written = work / "written.raw"
+            subprocess.run(["cp", "--sparse=never", str(source), str(written)], check=True)
+            for name, volume, image in (("plain volume", plain, source), ("sharded volume", sharded, source),
+                                        ("plain volume, zeros written", plain, written)):
+                r = bench_cp(volume, remotes, image, args.rounds)
+                print(f"cp 2 GiB / 200 MiB data, {name}: driver {r['driver_s']:.2f} s, "
                       f"cp --sparse=always {r['cp_s']:.2f} s, time ratio {r['time_ratio']:.2f} "
                       f"(vs cp + sync of the file {r['durable_ratio']:.2f}); "
                       f"space/data: driver {r['driver_space_ratio']:.3f}, cp {r['cp_space_ratio']:.3f}")
