@@ -39,6 +39,7 @@ def workspace() -> Iterator[tuple[Path, Path, Path]]:
         remotes = install_drivers(work)
         source = work / "src.raw"
         make_source(source)
+        os.sync()
         started = labmod.start_glusterd()
         yield work, remotes, source
     finally:
