@@ -21,7 +21,7 @@ class HostPath(NamedTuple):
             host, path = "", text
         if not path.startswith("/"):
             raise RequestError(f"Expected an absolute path in {text!r}")
-        return cls(host, os.path.normpath("/" + path.lstrip("/")))   # `//x` too: normpath keeps two
+        return cls(host, os.path.normpath("/" + path.lstrip("/")))   # normpath alone keeps a leading //
 
     @property
     def disk_id(self) -> Optional[int]:
