@@ -98,5 +98,6 @@ def main() -> None:
             plain.down()
             sharded.down()
 
+
 if __name__ == "__main__":
     main()

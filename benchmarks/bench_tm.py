@@ -91,8 +91,8 @@ def bench_full_copy(b: Bench, source: Path, rounds: int) -> dict[str, float]:
     files.pad_to_sector(str(qcow))
     os.sync()
     out: dict[str, float] = {}
-    for name, image, fmt, disk in (("raw", raw, "raw", {}), ("standalone qcow2", qcow, "qcow2",
-                                                            {"QCOW2_STANDALONE": "YES"})):
+    cases = (("raw", raw, "raw", {}), ("standalone qcow2", qcow, "qcow2", {"QCOW2_STANDALONE": "YES"}))
+    for name, image, fmt, disk in cases:
         base, drv = [], []
         for _ in range(rounds):
             target = b.mount / "baseline"

@@ -108,8 +108,8 @@ def run_demo(root: str, remotes: str, image_path: Optional[str], gfapi: bool = T
     print(f"== image datastore {IMAGE_DS}: {images} -> {SYSTEM_DS} (images and VM directories share the volume root)")
     path = image_path or _demo_image()
     gluster = {"GLUSTER_HOST": HOSTS, "GLUSTER_VOLUME": VOLUME}
-    ds = onedsim.datastore(IMAGE_DS, f"{datastores}//{IMAGE_DS}", {**gluster, "SAFE_DIRS": "/var/tmp",
-                                                                  "RESTRICTED_DIRS": "/"})
+    ds = onedsim.datastore(IMAGE_DS, f"{datastores}//{IMAGE_DS}",
+                           {**gluster, "SAFE_DIRS": "/var/tmp", "RESTRICTED_DIRS": "/"})
     datastore_driver = lambda action: [_executable(remotes, "datastore", action), "0"]
 
     print(f"\n== oneimage create --path {path}: oned calls the datastore driver's stat, then cp")

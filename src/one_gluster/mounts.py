@@ -159,8 +159,8 @@ def _link(layout: Layout, image: int, dry_run: bool) -> Finding:
 def _fstab(layout: Layout, fstab: str, dry_run: bool) -> Finding:
     with open(fstab) as f:
         lines = f.readlines()
-    mine = [l for l in lines if len(l.split()) > 1 and not l.lstrip().startswith("#")
-            and l.split()[1] == layout.mount_point]
+    mine = [line for line in lines if len(line.split()) > 1 and not line.lstrip().startswith("#")
+            and line.split()[1] == layout.mount_point]
     if mine:
         if mine[0].split() == layout.fstab_line.split():
             return Finding("ok", f"fstab {fstab}", "entry present")

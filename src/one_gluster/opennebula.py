@@ -113,7 +113,6 @@ class Client:
         doc = self._call(f"Datastore {dsid}", self._server.datastore.info, dsid)
         return Template.from_mapping(doc.TEMPLATE or {})
 
-
     def allocate_datastore(self, template: str, cluster: int = -1) -> int:
         """`onedatastore create`: the new datastore's id."""
         return int(self._call("a datastore", self._server.datastore.allocate, template, cluster, doing="create"))

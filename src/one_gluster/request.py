@@ -21,6 +21,7 @@ _PARSER = etree.XMLParser(
     remove_pis=True,
 )
 
+
 def parse_xml(data: bytes, what: str = "request") -> etree._Element:
     """Parse one XML document; a DOCTYPE or any syntax error is refused."""
     try:

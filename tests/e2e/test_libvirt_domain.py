@@ -94,8 +94,8 @@ def test_libvirt_runs_the_gluster_disks(libvirtd, tm, ds, sources_dir, vm_ids):
     persistent, _ = imported(ds, sources_dir, "virt-pers", "qcow2")
     vmid = next(vm_ids)
     name = f"one-{vmid}"
-    disks = [gluster_disk(0, base, "qcow2", target="vda"), gluster_disk(1, persistent, "qcow2", clone=False,
-                                                                         target="vdb")]
+    disks = [gluster_disk(0, base, "qcow2", target="vda"),
+             gluster_disk(1, persistent, "qcow2", clone=False, target="vdb")]
     deploy(tm, vmid, *disks, lcm_state=1)
     tm.ok("clone", f"vm:{base}", tm.disk(vmid, 0), vmid, 101)
     tm.ok("ln", f"vm:{persistent}", tm.disk(vmid, 1), vmid, 101)

@@ -30,7 +30,8 @@ def test_vm_lifecycle_through_libgfapi(tm, ds, sources_dir, tmp_path, vm_ids):
     persistent, _ = imported(ds, sources_dir, "life-pers", "qcow2")    # persistent image
     vmid = next(vm_ids)
     disks = [gluster_disk(0, base, "qcow2"), gluster_disk(1, persistent, "qcow2", clone=False),
-             onedsim.volatile_disk(2, kind="fs", size_mb=32, fs="ext4"), onedsim.volatile_disk(3, kind="swap", size_mb=16)]
+             onedsim.volatile_disk(2, kind="fs", size_mb=32, fs="ext4"),
+             onedsim.volatile_disk(3, kind="swap", size_mb=16)]
     deploy(tm, vmid, *disks, lcm_state=1)                               # PROLOG
     names = {0: libvirt.disk_name(VOLUME, vmid, 0, base, clone=True),
              1: libvirt.disk_name(VOLUME, vmid, 1, persistent, clone=False)}

@@ -72,7 +72,7 @@ def test_a_hand_registration_is_completed_not_duplicated():
 def test_live_disk_snapshots():
     original = (FIXTURES / "vmm_execrc").read_text()
     registered, done = reg.register_vmm(original)
-    line = next(l for l in registered.splitlines() if l.startswith("LIVE_DISK_SNAPSHOTS="))
+    line = next(x for x in registered.splitlines() if x.startswith("LIVE_DISK_SNAPSHOTS="))
     assert line.endswith(' qemu-ssh kvm-gluster qemu-gluster"') and done
     assert reg.register_vmm(registered) == (registered, [])
     assert reg.unregister(registered)[0] == original

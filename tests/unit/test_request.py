@@ -70,7 +70,7 @@ def test_builder_matches_oned_field_for_field(fixtures, name, build):
 
 def test_argv_forms():
     payload = onedsim.request(onedsim.datastore(7, "/x", {"GLUSTER_VOLUME": "v"}))
-    for args, stdin in (([ "7"], payload), (["-", "7"], payload), ([payload.decode(), "7"], b"")):
+    for args, stdin in ((["7"], payload), (["-", "7"], payload), ([payload.decode(), "7"], b"")):
         assert read_ds_request(args, io.BytesIO(stdin)).datastore.id == 7
     with pytest.raises(RequestError, match="Missing arguments"):
         read_ds_request([], io.BytesIO(payload))

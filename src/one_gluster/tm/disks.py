@@ -203,4 +203,3 @@ def cpds(call: TmCall) -> None:
     log.info(f"Saved disk {disk.disk_id} of VM {vmid}" + (f" snapshot {snap_id}" if snap_id >= 0 else "")
              + f" as {new_source}")
     return None
-

@@ -107,4 +107,3 @@ def same_mount(image: MountedPath, disk_dir: MountedPath) -> None:
             f"({image.mount.mount_point}, {disk_dir.mount.mount_point}): the image and system datastore "
             "directories must be the same directory of the volume"
         )
-
