@@ -171,12 +171,11 @@ class Lab:
     def mount_state(self) -> str:
         return mounts.state(self.mount_point)
 
-    def unmount(self) -> None:
-        mounts.unmount(self.mount_point)
-
     def down(self) -> None:
-        """Unmount, stop and delete the volume, and remove its bricks (glusterd keeps running)."""
-        self.unmount()
+        """Unmount the volume wherever it is mounted (the demo mounts it as its system datastore, not
+        at `mount_point`), stop and delete it, and remove its bricks (glusterd keeps running)."""
+        for mount_point in dict.fromkeys([self.mount_point, *mounts.mount_points_of(self.source)]):
+            mounts.unmount(mount_point)
         if glusterd_pid() is not None:
             info = gluster.volume_info(self.volume)
             if info is not None:
@@ -198,4 +197,5 @@ class Lab:
             "bricks": [b.name for b in info.bricks] if info else [],
             "mount_point": self.mount_point,
             "mount": self.mount_state(),
+            "mounted_at": mounts.mount_points_of(self.source),
         }

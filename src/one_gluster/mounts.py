@@ -30,6 +30,11 @@ def state(mount_point: str) -> str:
     return "absent"
 
 
+def mount_points_of(source: str) -> list[str]:
+    """Every mount point of gluster `source` (`host:/volume`), live or dead, in mount order."""
+    return [m.mount_point for m in read_mounts() if m.fstype == FUSE_TYPE and m.source == source]
+
+
 def source_of(mount_point: str) -> str:
     return next(m.source for m in reversed(read_mounts()) if m.mount_point == mount_point)
 

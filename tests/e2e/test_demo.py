@@ -4,6 +4,7 @@ imports an image through the DS driver, deploys it through the TM and opens it t
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -28,13 +29,23 @@ def test_install_then_demo_then_uninstall(tmp_path, glusterd):
     assert shebang == f"#!{prefix}/lib/one-gluster/venv/bin/python3 -IS"
     assert f"['{prefix}/lib/one-gluster/venv/lib/python3." in path_line
 
+    lab = tmp_path / "lab"
+    system_ds = lab / "datastores" / "100"
     try:
-        demo = subprocess.run([str(command), "demo", "--dir", str(tmp_path / "lab")], capture_output=True,
-                              text=True, env=env)
+        demo = subprocess.run([str(command), "demo", "--dir", str(lab)], capture_output=True, text=True, env=env)
+        # The operator's next step: `one-gluster lab status|down`, which find the demo's mount (the
+        # system datastore's directory, not the lab's default mount point).
+        status = subprocess.run([str(command), "lab", "status", "--dir", str(lab), "--json"], capture_output=True,
+                                text=True, env=env)
+        down = subprocess.run([str(command), "lab", "down", "--dir", str(lab)], capture_output=True, text=True,
+                              env=env)
     finally:
-        lab = tmp_path / "lab"
-        Lab(root=str(lab), volume="onelab", mount_point=str(lab / "datastores" / "100")).down()
+        Lab(root=str(lab), volume="onelab", mount_point=str(system_ds)).down()
     assert demo.returncode == 0, demo.stdout + demo.stderr
+    assert str(system_ds) in json.loads(status.stdout)["mounted_at"]
+    assert down.returncode == 0, down.stderr
+    assert "mounted_at" in down.stdout and str(system_ds) not in down.stdout
+    assert f" {system_ds} " not in Path("/proc/self/mounts").read_text()
     out = demo.stdout
     assert f"$ {prefix}/var/remotes/datastore/gluster/cp 0" in out
     assert f"$ {prefix}/var/remotes/tm/gluster/clone fe:{tmp_path}/lab/datastores//101/" in out
