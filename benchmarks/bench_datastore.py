@@ -26,7 +26,7 @@ from pathlib import Path
 from one_gluster import gluster, lab as labmod, onedsim
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import HOST, MiB, against_python, brick_bytes, timed, workspace  # noqa: E402
+from common import DURABLE_CP, HOST, MiB, against_python, brick_bytes, timed, workspace  # noqa: E402
 
 
 def bench_cp(volume: labmod.Lab, remotes: Path, source: Path, rounds: int) -> dict[str, float]:
@@ -42,8 +42,7 @@ def bench_cp(volume: labmod.Lab, remotes: Path, source: Path, rounds: int) -> di
         base_s.append(brick_bytes(volume.bricks) - before)
         target.unlink()
         brick_bytes(volume.bricks)
-        # The driver fsyncs before its rename; `sync FILE` is the same durability for cp.
-        t, _ = timed(["sh", "-c", 'cp --sparse=always "$1" "$2" && sync "$2"', "-", str(source), str(target)])
+        t, _ = timed([*DURABLE_CP, str(source), str(target)])
         durable_t.append(t)
         target.unlink()
 

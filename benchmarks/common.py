@@ -18,6 +18,8 @@ from one_gluster import lab as labmod
 REPO = Path(__file__).resolve().parents[1]
 MiB, GiB = 1 << 20, 1 << 30
 HOST = "127.0.1.1"
+# The drivers fsync before their rename; `sync FILE` after cp is the same durability. Args: SRC DST.
+DURABLE_CP = ["sh", "-c", 'cp --sparse=always "$1" "$2" && sync "$2"', "-"]
 
 
 def install_drivers(work: Path) -> Path:
