@@ -8,6 +8,7 @@ through FUSE would not open through `gluster://` (the 512-byte rule).
 from __future__ import annotations
 
 import json
+import os
 from typing import Any, Optional
 
 from . import files
@@ -79,8 +80,11 @@ def resize(path: str, fmt: str, size_bytes: int) -> None:
 def convert(src: str, dst: str, out_fmt: str, src_fmt: Optional[str] = None,
             snapshot: Optional[str] = None, in_use: bool = False) -> None:
     """Copy `src` into a new `dst` of `out_fmt`; zeros become holes, internal snapshots are dropped.
-    `in_use`: the source is open by a running VM (read it without taking its lock)."""
+    `in_use`: the source is open by a running VM (read it without taking its lock). `dst` is written
+    with O_DIRECT where its filesystem takes it, as `files.NewFile` writes copies."""
     args = ["convert", "-q", "-W", "-O", out_fmt]
+    if files.takes_direct_io(os.path.dirname(os.path.abspath(dst))):
+        args += ["-t", "none"]
     if in_use:
         args.append("-U")
     if src_fmt:

@@ -112,26 +112,26 @@ class Hashing(io.RawIOBase):
         return n or 0
 
 
-def fetch_into(path: str, rules: PathRules, fd: int, hashers: list, decompress: bool) -> int:
-    """Write the image from `path` into `fd`, sparse; return its size.
+def fetch_into(path: str, rules: PathRules, out: files.NewFile, hashers: list, decompress: bool) -> int:
+    """Write the image from `path` into `out`, sparse; return its size.
 
     A plain local file that needs no checksum is copied extent by extent, skipping its holes;
     everything else is streamed, hashed as fetched and unpacked on the way.
     """
     if is_url(path):
         with open_url(path) as response:
-            return _stream_into(response, fd, hashers, decompress)
+            return _stream_into(response, out, hashers, decompress)
     resolved = check_path(path, rules)
     with open(resolved, "rb") as f:
         if not hashers and not (decompress and compression_of(f.read(8))):
-            return files.copy_file(resolved, fd)
+            return files.copy_file(resolved, out)
         f.seek(0)
-        return _stream_into(f, fd, hashers, decompress)
+        return _stream_into(f, out, hashers, decompress)
 
 
-def _stream_into(raw: BinaryIO, fd: int, hashers: list, decompress: bool) -> int:
+def _stream_into(raw: BinaryIO, out: files.NewFile, hashers: list, decompress: bool) -> int:
     stream = io.BufferedReader(Hashing(raw, hashers), files.CHUNK)  # type: ignore[arg-type]
-    return files.copy_stream(unpacked(stream, decompress), fd)
+    return files.copy_stream(unpacked(stream, decompress), out)
 
 
 def expected_checksums(template: Template) -> dict[str, str]:

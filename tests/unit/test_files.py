@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import os
+import resource
 import threading
 
 import pytest
@@ -18,11 +20,8 @@ def test_copy_stream_makes_holes_of_zero_blocks(tmp_path):
     data[100:200] = b"x" * 100
     data[5 * MiB:5 * MiB + 10] = b"y" * 10
     dst = tmp_path / "dst"
-    fd = files.open_new(str(dst))
-    try:
-        size = files.copy_stream(io.BytesIO(bytes(data)), fd)
-    finally:
-        os.close(fd)
+    with files.NewFile(str(dst)) as out:
+        size = files.copy_stream(io.BytesIO(bytes(data)), out)
     assert size == len(data) and dst.read_bytes() == bytes(data)
     assert os.stat(dst).st_blocks * 512 <= 2 * files.BLOCK
 
@@ -33,11 +32,8 @@ def test_write_sparse_short_tail_block(tmp_path, tail):
     data[files.CHUNK - 1] = 1                                   # last byte of a block
     data[files.CHUNK + files.BLOCK:] = tail
     dst = tmp_path / "dst"
-    fd = files.open_new(str(dst))
-    try:
-        assert files.copy_stream(io.BytesIO(bytes(data)), fd) == len(data)
-    finally:
-        os.close(fd)
+    with files.NewFile(str(dst)) as out:
+        assert files.copy_stream(io.BytesIO(bytes(data)), out) == len(data)
     assert dst.read_bytes() == bytes(data)
 
 
@@ -48,11 +44,8 @@ def test_copy_file_skips_holes_and_keeps_tail(tmp_path):
         f.seek(3 * MiB)
         f.write(os.urandom(MiB + 7))
     dst = tmp_path / "dst"
-    fd = files.open_new(str(dst))
-    try:
-        assert files.copy_file(str(src), fd) == 10 * MiB + 123
-    finally:
-        os.close(fd)
+    with files.NewFile(str(dst)) as out:
+        assert files.copy_file(str(src), out) == 10 * MiB + 123
     assert dst.read_bytes() == src.read_bytes()
     assert os.stat(dst).st_blocks * 512 <= MiB + 2 * files.BLOCK
 
@@ -79,11 +72,8 @@ def test_copy_stream_reads_ahead_in_order(tmp_path):
     # more chunks than the read-ahead holds, short reads, a tail shorter than a chunk
     data = os.urandom((files.READ_AHEAD * 3 + 1) * files.CHUNK + 4321)
     dst = tmp_path / "dst"
-    fd = files.open_new(str(dst))
-    try:
-        assert files.copy_stream(_Trickle(data), fd) == len(data)
-    finally:
-        os.close(fd)
+    with files.NewFile(str(dst)) as out:
+        assert files.copy_stream(_Trickle(data), out) == len(data)
     assert dst.read_bytes() == data
 
 
@@ -91,28 +81,62 @@ def test_copy_stream_raises_the_source_error_and_stops_reading(tmp_path):
     data = os.urandom(20 * files.CHUNK)
     source = _Trickle(data, fail_at=9 * files.CHUNK)
     before = threading.active_count()
-    fd = files.open_new(str(tmp_path / "dst"))
-    try:
+    with files.NewFile(str(tmp_path / "dst")) as out:
         with pytest.raises(OSError, match="connection reset"):
-            files.copy_stream(source, fd)
-    finally:
-        os.close(fd)
+            files.copy_stream(source, out)
     assert threading.active_count() == before      # the reader thread is gone, not left blocked
     assert source.pos == 9 * files.CHUNK            # nothing read past the failure
 
 
 def test_copy_stream_write_error_stops_the_reader(tmp_path):
-    (tmp_path / "dst").write_bytes(b"")
     source = _Trickle(os.urandom(20 * files.CHUNK))
     before = threading.active_count()
-    fd = os.open(tmp_path / "dst", os.O_RDONLY)          # every write fails
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (2 * files.CHUNK, limit[1]))   # writes past 2 MiB fail: EFBIG
     try:
-        with pytest.raises(OSError):
-            files.copy_stream(source, fd)
+        with files.NewFile(str(tmp_path / "dst")) as out:
+            with pytest.raises(OSError, match="too large"):
+                files.copy_stream(source, out)
     finally:
-        os.close(fd)
+        resource.setrlimit(resource.RLIMIT_FSIZE, limit)
     assert threading.active_count() == before
-    assert source.pos <= (files.READ_AHEAD + 1) * files.CHUNK   # it stopped reading ahead
+    assert source.pos <= (files.READ_AHEAD + 3) * files.CHUNK   # it stopped reading ahead
+
+
+def test_new_file_writes_unaligned_pieces_around_o_direct(tmp_path):
+    # O_DIRECT takes only aligned offsets and lengths: the rest must still land, in order
+    buf = files.Buffer()
+    buf.view[:] = os.urandom(files.CHUNK)
+    dst = tmp_path / "dst"
+    with files.NewFile(str(dst)) as out:
+        assert out.pwrite(buf.view[:files.ALIGN + 5], 0) == files.ALIGN + 5         # aligned head, short tail
+        assert out.pwrite(buf.view[:3 * files.ALIGN], 3 * files.ALIGN + 100) == 3 * files.ALIGN   # unaligned offset
+        out.truncate(10 * files.ALIGN)
+    data = dst.read_bytes()
+    expected = bytearray(10 * files.ALIGN)
+    expected[:files.ALIGN + 5] = buf.view[:files.ALIGN + 5]
+    expected[3 * files.ALIGN + 100:6 * files.ALIGN + 100] = buf.view[:3 * files.ALIGN]
+    assert data == bytes(expected)
+
+
+def test_new_file_without_o_direct(tmp_path, monkeypatch):
+    # a filesystem that refuses O_DIRECT (tmpfs before Linux 6.6): simulated, as the kernel answers, with EINVAL
+    real_open = os.open
+
+    def refusing(path, flags, *args):
+        if flags & os.O_DIRECT:
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(os, "open", refusing)
+    files.takes_direct_io.cache_clear()
+    assert files.takes_direct_io(str(tmp_path)) is False and list(tmp_path.iterdir()) == []
+    files.takes_direct_io.cache_clear()
+    data = os.urandom(3 * files.CHUNK + 17)
+    with files.NewFile(str(tmp_path / "dst")) as out:
+        assert out.direct is None
+        assert files.copy_stream(io.BytesIO(data), out) == len(data)
+    assert (tmp_path / "dst").read_bytes() == data
 
 
 def test_staging_removes_uncommitted(tmp_path):

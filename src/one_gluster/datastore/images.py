@@ -41,11 +41,8 @@ def cp(req: DsRequest) -> str:
     log.info(f"Copying {image.path} into {source}")
     with files.Staging(final) as staging:
         temp = staging.temp()
-        fd = files.open_new(temp)
-        try:
-            size = sources.fetch_into(image.path, rules, fd, list(hashers.values()), _decompress(ds))
-        finally:
-            os.close(fd)
+        with files.NewFile(temp) as out:
+            size = sources.fetch_into(image.path, rules, out, list(hashers.values()), _decompress(ds))
         sources.verify(hashers, expected, image.path)
         detected = qemu.inspect_untrusted(temp)["format"]
         fmt = _target_format(ds, image, detected)

@@ -1,0 +1,69 @@
+"""Copies onto the volume: O_DIRECT for the aligned blocks, the unaligned rest buffered, with either
+value of `performance.strict-o-direct` (off by default; on in the virt group that `prepare` applies).
+
+With it off, write-behind accepts an unaligned O_DIRECT write and the brick refuses it only at the
+fsync; with it on, the write itself fails. Either way a wrong split would fail here or corrupt bytes.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+from one_gluster import files, gluster, qemu
+
+from conftest import VOLUME
+
+MiB = 1 << 20
+# (offset, length) of the data written into each source file, and its size
+SOURCES = {
+    "one-byte": ([(0, 1)], 1),
+    "under-a-block": ([(0, 4095)], 4095),
+    "chunk-and-tail": ([(0, files.CHUNK + 17)], files.CHUNK + 17),
+    "extents": ([(0, 70_000), (3 * MiB, MiB + 4097)], 9 * MiB + 123),
+}
+
+
+@pytest.fixture(params=["off", "on"])
+def strict_o_direct(request, lab):
+    gluster.set_option(VOLUME, "performance.strict-o-direct", request.param)
+    yield request.param
+    gluster.set_option(VOLUME, "performance.strict-o-direct", "off")
+
+
+def _source(path, extents, size):
+    with open(path, "wb") as f:
+        f.truncate(size)
+        for offset, length in extents:
+            f.seek(offset)
+            f.write(os.urandom(length))
+
+
+def test_copies_reach_the_bricks_intact(lab, strict_o_direct, tmp_path):
+    mount, brick = lab.mount_point, lab.bricks[0]
+    files.takes_direct_io.cache_clear()
+    assert files.takes_direct_io(mount)
+    with files.NewFile(os.path.join(mount, f".probe-{strict_o_direct}")) as out:
+        assert out.direct is not None                       # the FUSE mount takes O_DIRECT
+    os.unlink(os.path.join(mount, f".probe-{strict_o_direct}"))
+    for name, (extents, size) in SOURCES.items():
+        src = tmp_path / name
+        _source(src, extents, size)
+        final = f"copy-{strict_o_direct}-{name}"
+        files.copy_staged(str(src), os.path.join(mount, final))
+        with open(os.path.join(brick, final), "rb") as f:
+            assert f.read() == src.read_bytes(), name       # the brick holds the bytes, the tail too
+        os.unlink(os.path.join(mount, final))
+
+    # qemu-img convert -t none onto the volume, raw into qcow2 and back
+    src = tmp_path / "extents"
+    qcow2 = os.path.join(mount, f"conv-{strict_o_direct}.qcow2")
+    raw = os.path.join(mount, f"conv-{strict_o_direct}.raw")
+    qemu.convert(str(src), qcow2, "qcow2", src_fmt="raw")
+    qemu.convert(qcow2, raw, "raw", src_fmt="qcow2")
+    assert subprocess.run(["qemu-img", "compare", "-q", "-f", "raw", "-F", "raw", str(src), raw]).returncode == 0
+    assert os.path.getsize(qcow2) % files.SECTOR == 0
+    os.unlink(qcow2)
+    os.unlink(raw)
