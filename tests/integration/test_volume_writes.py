@@ -7,6 +7,7 @@ fsync; with it on, the write itself fails. Either way a wrong split would fail h
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 
@@ -56,6 +57,18 @@ def test_copies_reach_the_bricks_intact(lab, strict_o_direct, tmp_path):
         with open(os.path.join(brick, final), "rb") as f:
             assert f.read() == src.read_bytes(), name       # the brick holds the bytes, the tail too
         os.unlink(os.path.join(mount, final))
+
+    # a stream (a download, an unpacked image): chunks as they come, the last one short
+    data = os.urandom(2 * files.CHUNK + 777)
+    streamed = os.path.join(mount, f"stream-{strict_o_direct}")
+    with files.Staging(streamed) as staging:
+        temp = staging.temp()
+        with files.NewFile(temp) as out:
+            assert files.copy_stream(io.BytesIO(data), out) == len(data)
+        staging.commit(temp)
+    with open(os.path.join(brick, os.path.basename(streamed)), "rb") as f:
+        assert f.read() == data
+    os.unlink(streamed)
 
     # qemu-img convert -t none onto the volume, raw into qcow2 and back
     src = tmp_path / "extents"
