@@ -73,6 +73,13 @@ def _fail(message: str) -> NoReturn:
     _exit(1)
 
 
+def _unexpected(kind: str, action: str, exc: Exception) -> str:
+    if isinstance(exc, OSError):     # the system refused: a full volume, a lost mount, permissions
+        where = f": {exc.filename}" if exc.filename else ""
+        return f"The {kind} action {action} failed: {exc.strerror or exc}{where}"
+    return f"Internal error in {kind} action {action}: {type(exc).__name__}: {exc}"
+
+
 def run(kind: str, action: str) -> NoReturn:
     """Entry point of every executable in drivers/: run `action` of driver `kind` and exit."""
     log.set_action(action)
@@ -91,7 +98,7 @@ def run(kind: str, action: str) -> NoReturn:
             import traceback
 
             traceback.print_exc()
-        _fail(f"Internal error in {kind} action {action}: {type(exc).__name__}: {exc}")
+        _fail(_unexpected(kind, action, exc))
     if result is not None:
         sys.stdout.write(result + "\n")
     _exit(0)
