@@ -1,4 +1,5 @@
-"""Files on the volume: staged writes renamed into place, sparse copies, and the 512-byte rule."""
+"""Files on the volume: staged writes renamed into place, sparse copies written with O_DIRECT, and the
+512-byte rule."""
 
 from __future__ import annotations
 
