@@ -17,8 +17,6 @@ from one_gluster import libvirt, onedsim
 from one_gluster.volume import Server
 from conftest import HOST, VOLUME, deploy, gfapi_differences, gluster_disk, imported, qemu_io
 
-MiB = 1 << 20
-
 
 def gluster_uri(name: str) -> str:
     return libvirt.uri(name, Server(HOST, 24007))

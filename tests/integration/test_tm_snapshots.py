@@ -12,8 +12,6 @@ import pytest
 from one_gluster import onedsim
 from conftest import deploy, gluster_disk, imported, qemu_img, qemu_io
 
-MiB = 1 << 20
-
 
 @pytest.fixture(scope="module")
 def sources(ds, sources_dir):

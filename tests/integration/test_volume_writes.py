@@ -15,7 +15,7 @@ import pytest
 
 from one_gluster import files, gluster, qemu
 
-from conftest import VOLUME
+from conftest import VOLUME, make_raw
 
 MiB = 1 << 20
 # (offset, length) of the data written into each source file, and its size
@@ -34,14 +34,6 @@ def strict_o_direct(request, lab):
     gluster.set_option(VOLUME, "performance.strict-o-direct", "off")
 
 
-def _source(path, extents, size):
-    with open(path, "wb") as f:
-        f.truncate(size)
-        for offset, length in extents:
-            f.seek(offset)
-            f.write(os.urandom(length))
-
-
 def test_copies_reach_the_bricks_intact(lab, strict_o_direct, tmp_path):
     mount, brick = lab.mount_point, lab.bricks[0]
     files.takes_direct_io.cache_clear()
@@ -50,8 +42,7 @@ def test_copies_reach_the_bricks_intact(lab, strict_o_direct, tmp_path):
         assert out.direct is not None                       # the FUSE mount takes O_DIRECT
     os.unlink(os.path.join(mount, f".probe-{strict_o_direct}"))
     for name, (extents, size) in SOURCES.items():
-        src = tmp_path / name
-        _source(src, extents, size)
+        src = make_raw(tmp_path / name, size, {offset: os.urandom(length) for offset, length in extents})
         final = f"copy-{strict_o_direct}-{name}"
         files.copy_staged(str(src), os.path.join(mount, final))
         with open(os.path.join(brick, final), "rb") as f:

@@ -14,8 +14,6 @@ from ..hosts import fetch_file, run_on, send_file
 from . import TmCall
 from .layout import guard, load_disk
 
-MiB = 1 << 20
-
 
 def _to_host(call: TmCall) -> None:
     call.expect(4, "fe:SOURCE host:DST VMID DSID")
@@ -26,8 +24,11 @@ def _to_host(call: TmCall) -> None:
     log.info(f"Copying {src.path} to {dst.host}:{dst.path}")
     send_file(image.path, dst.host, dst.path)
     if disk.grow_to_mb:
-        run_on(dst.host, "qemu-img", "resize", "-q", "-f", disk.format, dst.path, f"{disk.grow_to_mb}M",
-               what=f"Resizing {dst.path}")
+        _resize_on(dst.host, dst.path, disk.format, disk.grow_to_mb)
+
+
+def _resize_on(host: str, path: str, fmt: str, size_mb: int) -> None:
+    run_on(host, "qemu-img", "resize", "-q", "-f", fmt, path, f"{size_mb}M", what=f"Resizing {path}")
 
 
 def clone_ssh(call: TmCall) -> None:
@@ -89,6 +90,5 @@ def resize_ssh(call: TmCall) -> None:
     vm, disk = load_disk(vmid, dst.require_disk_id())
     if vm.lcm_state == opennebula.LCM_DISK_RESIZE:
         return None
-    run_on(dst.host, "qemu-img", "resize", "-q", "-f", disk.format, dst.path, f"{size}M",
-           what=f"Resizing {dst.path}")
+    _resize_on(dst.host, dst.path, disk.format, size)
     return None

@@ -9,6 +9,7 @@ own QEMU through libvirt; a running raw disk is copied while the guest is paused
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 from .. import files, log, opennebula, qemu
@@ -66,10 +67,7 @@ def _create(live_host: str | None, snap_id: int, vm: Vm, disk: Disk, path: str) 
             qemu.snapshot(path, "-c", tag)
     else:
         os.makedirs(f"{path}.snap", exist_ok=True)
-        if live_host is not None:
-            with live.paused(live_host, vm):
-                files.copy_staged(path, files.snapshot_copy(path, snap_id))
-        else:
+        with live.paused(live_host, vm) if live_host is not None else contextlib.nullcontext():
             files.copy_staged(path, files.snapshot_copy(path, snap_id))
     log.info(f"Created snapshot {snap_id} of disk {disk.disk_id} of VM {vm.id}")
 
