@@ -1,6 +1,6 @@
 """Transfer-manager benchmarks on a lab volume; every figure is a ratio to a baseline of the same run.
 
-    .venv/bin/python benchmarks/bench_tm.py [--rounds 9] [--runs 40]
+    .venv/bin/python benchmarks/bench_tm.py [--rounds 9] [--runs 40] [--large-rounds 3]
 
 The TM reads each disk's attributes from oned through pyone; here a loopback XML-RPC server in this
 process answers with documents in oned's format (oned itself is not in any registry).
@@ -10,6 +10,8 @@ process answers with documents in oned's format (oned itself is not in any regis
 2. Full-copy clone (a raw disk; a qcow2 disk with QCOW2_STANDALONE=yes) of a 2 GiB image holding
    200 MiB of data, against `cp --sparse=always` of the same image onto the same mount, and against
    that cp followed by `sync FILE` (the durability the driver gives: it fsyncs before its rename).
+   Then the same for an image the size of an OS image, 10 GiB with 1 GiB of data (`--large-rounds`
+   rounds; 0 skips it): the driver's fixed cost (start, oned's answer) weighs less there.
 3. Cheap actions, `mv` of a disk and `premigrate`: median wall time against `python -c pass` run by
    the drivers' own interpreter; also `import lxml.etree` alone, started as the drivers are, the
    floor of premigrate (which parses the VM document that oned sends).
@@ -34,7 +36,7 @@ from lxml import etree
 from one_gluster import files, lab as labmod, onedsim
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DURABLE_CP, GiB, HOST, MiB, against_python, timed, workspace  # noqa: E402
+from common import DURABLE_CP, GiB, HOST, MiB, against_python, make_source, timed, workspace  # noqa: E402
 
 VOLUME = "ogtmbench"
 
@@ -85,9 +87,9 @@ def bench_clone(b: Bench, rounds: int) -> dict[str, float]:
 
 
 def bench_full_copy(b: Bench, source: Path, rounds: int) -> dict[str, float]:
-    raw = b.mount / "full.raw"
+    raw = b.mount / f"{source.stem}.raw"
     subprocess.run(["cp", "--sparse=always", str(source), str(raw)], check=True)
-    qcow = b.mount / "full.qcow2"
+    qcow = b.mount / f"{source.stem}.qcow2"
     subprocess.run(["qemu-img", "convert", "-O", "qcow2", str(source), str(qcow)], check=True)
     files.pad_to_sector(str(qcow))
     os.sync()
@@ -107,7 +109,15 @@ def bench_full_copy(b: Bench, source: Path, rounds: int) -> dict[str, float]:
         out[f"{name} driver_s"] = statistics.median(drv)
         out[f"{name} cp_s"] = statistics.median(base)
         out[f"{name} durable_s"] = statistics.median(durable)
+        image.unlink()
     return out
+
+
+def report_full_copy(what: str, f: dict[str, float]) -> None:
+    for name in ("raw", "standalone qcow2"):
+        print(f"full-copy clone, {name}, {what}: driver {f[name + ' driver_s']:.2f} s, cp --sparse=always "
+              f"{f[name + ' cp_s']:.2f} s, ratio {f[name + ' driver_s'] / f[name + ' cp_s']:.2f} "
+              f"(vs cp + sync of the file {f[name + ' driver_s'] / f[name + ' durable_s']:.2f})")
 
 
 def bench_cheap(b: Bench, runs: int) -> dict[str, float]:
@@ -124,6 +134,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--runs", type=int, default=40)
+    parser.add_argument("--large-rounds", type=int, default=3)
     args = parser.parse_args()
 
     with workspace() as (work, remotes, source):
@@ -138,16 +149,17 @@ def main() -> None:
                 c = bench_clone(b, args.rounds)
                 print(f"clone (qcow2 overlay): 10 GiB image {c['big_s'] * 1000:.0f} ms, 100 MiB image "
                       f"{c['small_s'] * 1000:.0f} ms, ratio {c['ratio']:.2f}")
-                f = bench_full_copy(b, source, args.rounds)
-                for name in ("raw", "standalone qcow2"):
-                    print(f"full-copy clone, {name}, 2 GiB / 200 MiB data: "
-                          f"driver {f[name + ' driver_s']:.2f} s, cp --sparse=always {f[name + ' cp_s']:.2f} s, ratio "
-                          f"{f[name + ' driver_s'] / f[name + ' cp_s']:.2f} "
-                          f"(vs cp + sync of the file {f[name + ' driver_s'] / f[name + ' durable_s']:.2f})")
+                report_full_copy("2 GiB / 200 MiB data", bench_full_copy(b, source, args.rounds))
                 m = bench_cheap(b, args.runs)
                 print(f"cheap actions: python -c pass {m['python_ms']:.1f} ms; mv {m['mv_ms']:.1f} ms, "
                       f"ratio {m['mv_ratio']:.2f}; premigrate {m['premigrate_ms']:.1f} ms, "
                       f"ratio {m['premigrate_ratio']:.2f} (importing lxml.etree alone: {m['lxml_ratio']:.2f})")
+                if args.large_rounds:
+                    large = work / "large.raw"
+                    make_source(large, 10 * GiB, GiB)
+                    os.sync()
+                    report_full_copy("10 GiB / 1 GiB data", bench_full_copy(b, large, args.large_rounds))
+                    large.unlink()
         finally:
             volume.down()
 

@@ -50,15 +50,17 @@ def workspace() -> Iterator[tuple[Path, Path, Path]]:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def make_source(path: Path) -> None:
-    """2 GiB raw, 200 MiB of random data in 20 extents of 10 MiB spread over the disk."""
-    if path.exists() and path.stat().st_size == 2 * GiB:
+def make_source(path: Path, size: int = 2 * GiB, data: int = 200 * MiB) -> None:
+    """A raw image of `size` bytes (2 GiB) holding `data` bytes (200 MiB) of random data, in 20 equal
+    extents spread evenly over the disk."""
+    if path.exists() and path.stat().st_size == size:
         return
+    extent = data // 20
     with open(path, "wb") as f:
-        f.truncate(2 * GiB)
+        f.truncate(size)
         for i in range(20):
-            f.seek(i * 100 * MiB + 3 * MiB)
-            f.write(os.urandom(10 * MiB))
+            f.seek(i * (size // 20) + 3 * MiB)
+            f.write(os.urandom(extent))
 
 
 def _brick_bytes(bricks: list[str]) -> int:
