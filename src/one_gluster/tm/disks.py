@@ -32,8 +32,7 @@ def clone(call: TmCall) -> None:
     """Make `disk.<i>` of the VM from image SOURCE: overlay, or full copy; grown to the disk SIZE."""
     call.expect(4, "fe:SOURCE host:DST VMID DSID")
     src, dst, vmid = call.path(0), call.path(1), call.number(2, "VM id")
-    opennebula.preload()
-    commands.preload()                       # imported while the main thread waits for oned's answer
+    opennebula.preload(commands.LIBRARY)     # sh (qemu-img) is imported while oned's answer is read
     disk_id = dst.disk_id
     if disk_id is None:
         _copy_plain(src.path, dst.path)              # a kernel or initrd from a file datastore
