@@ -1,10 +1,14 @@
 """TM refusals: layouts where core would open another file than the driver makes, unmounted system
-datastores, an unreachable oned, malformed arguments. Each fails with one plain line and writes nothing."""
+datastores, an unreachable oned, malformed arguments. Each fails with one plain line and writes nothing.
+A clone that oned's timeout stops leaves nothing either."""
 
 from __future__ import annotations
 
 import os
+import signal
 import socket
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -98,3 +102,33 @@ def test_malformed_arguments(tm):
     assert done.returncode == 1 and "absolute path" in done.plain_errors[-1]
     done = tm.call("resize", f"{tm.host}:{tm.location}/100/1/disk.0", "big", 1, 101)
     assert done.returncode == 1 and "not a number" in done.plain_errors[-1]
+
+
+@pytest.mark.parametrize("driver, disk", [("raw", {}), ("qcow2", {"QCOW2_STANDALONE": "YES"})],
+                         ids=["raw copy", "qemu-img convert"])
+def test_term_mid_clone_leaves_nothing(tm, ds, vm_ids, driver, disk):
+    """oned's timeout sends TERM to the action's process group (qemu-img included): the staged disk goes."""
+    image = ds.directory / f"term-{driver}.raw"
+    make_raw(image, 512 * MiB, {0: b"\x5a" * (384 * MiB)})   # seconds of copying on this volume
+    source = f"{ds.base_path}/{image.name}"
+    vmid = next(vm_ids)
+    deploy(tm, vmid, gluster_disk(0, source, "raw", size_mb=512, driver=driver, extra=disk))
+    proc = subprocess.Popen([str(tm.remotes / "tm/gluster/clone"), f"vm:{source}", tm.disk(vmid, 0), str(vmid),
+                             "101"], env=tm.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        def staged() -> bool:
+            return tm.real(vmid).is_dir() and any(name.startswith(".disk.0.") for name in os.listdir(tm.real(vmid)))
+
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and proc.poll() is None and not staged():
+            time.sleep(0.01)
+        assert proc.poll() is None and staged(), "the copy never started"
+        time.sleep(0.2)
+        os.killpg(proc.pid, signal.SIGTERM)
+        assert proc.wait(timeout=20) != 0
+        assert proc.stdout.read() == b"" and b"Traceback" not in proc.stderr.read()
+        assert os.listdir(tm.real(vmid)) == []                 # no disk.0, no staging file
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        image.unlink()
