@@ -79,7 +79,11 @@ def _fail(message: str) -> NoReturn:
     _exit(1)
 
 
+KINDS = {"datastore": "datastore", "tm": "transfer manager"}     # the drivers, as messages name them
+
+
 def _unexpected(kind: str, action: str, exc: Exception) -> str:
+    kind = KINDS.get(kind, kind)
     if isinstance(exc, OSError):     # the system refused: a full volume, a lost mount, permissions
         where = f": {exc.filename}" if exc.filename else ""
         return f"The {kind} action {action} failed: {exc.strerror or exc}{where}"

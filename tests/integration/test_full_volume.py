@@ -84,7 +84,7 @@ def test_full_copy_clone_larger_than_the_free_space(full_ds, tm, vm_ids, sources
     # a raw disk is a sparse copy of the image (files.NewFile), 22 MiB that do not fit
     vmid, result = clone("raw")
     assert result.returncode != 0
-    assert result.plain_errors == ["The tm action clone failed: No space left on device"], result.stderr
+    assert result.plain_errors == ["The transfer manager action clone failed: No space left on device"], result.stderr
     assert "Traceback" not in result.stderr
     assert os.listdir(full_tm.real(vmid)) == []             # no disk.0, no staging file
 
