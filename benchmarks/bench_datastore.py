@@ -6,7 +6,8 @@
    `cp --sparse=always` onto the same FUSE mount: wall time, and the space the copy takes on the
    bricks (each inode once), on a plain volume and on a sharded one (where holes cannot be seen);
    also, on the plain volume, the same image with its zeros written out (no holes to skip: every
-   zero block is found by reading it, by both cp and the driver).
+   zero block is found by reading it, by both cp and the driver). Also the driver's fixed cost (its
+   time for a 1 MiB image: start, imports, checks, `qemu-img info`), and the rest of its time against cp.
 2. `monitor`: the median wall time of one call, as oned makes it (the installed executable with
    its own interpreter line, base64 request on stdin), against `python -c pass` run by the same
    interpreter (the real one, not the pyenv shim on PATH); also `import lxml.etree` alone, started
@@ -26,14 +27,15 @@ from pathlib import Path
 from one_gluster import gluster, lab as labmod, onedsim
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DURABLE_CP, HOST, MiB, against_python, brick_bytes, timed, workspace  # noqa: E402
+from common import DURABLE_CP, HOST, MiB, against_python, brick_bytes, one_mib, timed, workspace  # noqa: E402
 
 
 def bench_cp(volume: labmod.Lab, remotes: Path, source: Path, rounds: int) -> dict[str, float]:
     template = {"GLUSTER_HOST": HOST, "GLUSTER_VOLUME": volume.volume, "SAFE_DIRS": f"{source.parent}/"}
     ds = onedsim.datastore(101, volume.mount_point, template)
     request = onedsim.request(ds, onedsim.image(0, path=str(source)))
-    base_t, base_s, durable_t, drv_t, drv_s = [], [], [], [], []
+    tiny = onedsim.request(ds, onedsim.image(0, path=str(one_mib(source.parent))))
+    base_t, base_s, durable_t, drv_t, drv_s, fixed_t = [], [], [], [], [], []
     for _ in range(rounds):
         before = brick_bytes(volume.bricks)
         target = Path(volume.mount_point) / "baseline.raw"
@@ -51,9 +53,14 @@ def bench_cp(volume: labmod.Lab, remotes: Path, source: Path, rounds: int) -> di
         drv_t.append(t)
         drv_s.append(brick_bytes(volume.bricks) - before)
         Path(out.split()[0].decode()).unlink()
+        t, out = timed([str(remotes / "datastore/gluster/cp"), "0"], tiny)
+        fixed_t.append(t)
+        Path(out.split()[0].decode()).unlink()
     data = 200 * MiB
-    return {"cp_s": statistics.median(base_t), "driver_s": statistics.median(drv_t),
+    fixed = statistics.median(fixed_t)
+    return {"cp_s": statistics.median(base_t), "driver_s": statistics.median(drv_t), "fixed_s": fixed,
             "time_ratio": statistics.median(drv_t) / statistics.median(base_t),
+            "copy_ratio": (statistics.median(drv_t) - fixed) / statistics.median(base_t),
             "durable_ratio": statistics.median(drv_t) / statistics.median(durable_t),
             "cp_space_ratio": statistics.median(base_s) / data,
             "driver_space_ratio": statistics.median(drv_s) / data}
@@ -88,7 +95,8 @@ def main() -> None:
                 r = bench_cp(volume, remotes, image, args.rounds)
                 print(f"cp 2 GiB / 200 MiB data, {name}: driver {r['driver_s']:.2f} s, "
                       f"cp --sparse=always {r['cp_s']:.2f} s, time ratio {r['time_ratio']:.2f} "
-                      f"(vs cp + sync of the file {r['durable_ratio']:.2f}); "
+                      f"(vs cp + sync of the file {r['durable_ratio']:.2f}; the driver's fixed cost, its time "
+                      f"for a 1 MiB image, {r['fixed_s'] * 1000:.0f} ms; the rest against cp {r['copy_ratio']:.2f}); "
                       f"space/data: driver {r['driver_space_ratio']:.3f}, cp {r['cp_space_ratio']:.3f}")
             m = bench_monitor(plain, remotes, args.monitor_runs)
             print(f"monitor: median {m['monitor_ms']:.1f} ms, python -c pass {m['python_ms']:.1f} ms, "

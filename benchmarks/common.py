@@ -63,6 +63,14 @@ def make_source(path: Path, size: int = 2 * GiB, data: int = 200 * MiB) -> None:
             f.write(os.urandom(extent))
 
 
+def one_mib(directory: Path) -> Path:
+    """A raw image of 1 MiB of random data in `directory`: what an action costs with almost no data."""
+    path = directory / "one-mib.raw"
+    if not path.exists():
+        path.write_bytes(os.urandom(MiB))
+    return path
+
+
 def _brick_bytes(bricks: list[str]) -> int:
     seen, total = set(), 0
     for brick in bricks:
