@@ -9,7 +9,6 @@ from . import driver
 from .errors import CommandError, DriverError
 
 _ENV = {**os.environ, "LC_ALL": "C"}
-LIBRARY = "sh"           # the module that runs the commands, for `driver.preload`
 
 
 def run(program: str, *args: str, what: str = "", timeout: float | None = None,
@@ -47,7 +46,7 @@ def _guarded(what: str, argv: Sequence[str], call: Callable[[Any], Any]) -> Any:
 def preload() -> None:
     """Import `sh` in a background thread: an action that first copies for a while (cp) then finds
     it ready, instead of paying its ~70 ms import after the copy."""
-    driver.preload(LIBRARY)
+    driver.preload("sh")
 
 
 def quote(*argv: str) -> str:

@@ -37,21 +37,19 @@ def _dispatch(kind: str, action: str) -> Optional[str]:
     return handler(request)
 
 
-def preload(*modules: str) -> None:
-    """Import `modules` (pyone, sh), one after the other, in a background thread while the action
-    checks its arguments and mounts. One thread, in order: two imports at once share the GIL, and
-    the first one needed would be ready later (pyone and sh together: oned's answer ~20 ms later).
-    The cyclic GC is off meanwhile, as during start-up: an import makes only long-lived objects
-    (pyone: ~10 ms less). A module that fails to import is left to the action's own import, which
-    reports it as one line: the thread prints nothing."""
+def preload(module: str) -> None:
+    """Import `module` (pyone, sh) in a background thread while the action checks its arguments and
+    mounts. One module per action: two imports at once share the GIL, and the one needed first is
+    ready later. The cyclic GC is off meanwhile, as during start-up: an import makes only long-lived
+    objects (pyone: ~10 ms less). A module that fails to import is left to the action's own import,
+    which reports it as one line: the thread prints nothing."""
     import importlib
     import threading
 
     def load() -> None:
         gc.disable()
         try:
-            for module in modules:
-                importlib.import_module(module)
+            importlib.import_module(module)
         except Exception:
             pass
         finally:

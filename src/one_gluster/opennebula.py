@@ -27,10 +27,9 @@ LIVE_STATES = frozenset({LCM_RUNNING, LCM_HOTPLUG_SAVEAS, LCM_DISK_SNAPSHOT, LCM
                          LCM_DISK_RESIZE})
 
 
-def preload(*after: str) -> None:
-    """Import pyone (~0.15 s) in the background while the action checks paths and mounts, then the
-    modules `after`, which the action needs only once oned has answered."""
-    driver.preload("pyone", *after)
+def preload() -> None:
+    """Import pyone (~0.15 s) in the background while the action checks paths and mounts."""
+    driver.preload("pyone")
 
 
 def endpoint() -> str:
