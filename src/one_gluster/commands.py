@@ -44,8 +44,9 @@ def _guarded(what: str, argv: Sequence[str], call: Callable[[Any], Any]) -> Any:
 
 
 def preload() -> None:
-    """Import `sh` in a background thread: an action that first copies for a while (cp) then finds
-    it ready, instead of paying its ~70 ms import after the copy."""
+    """Import `sh` (~70 ms) in a background thread: an action that first copies for a while (cp) then
+    finds it ready. Where the copy keeps both CPUs busy the import still slows it, but by less than
+    the import would take after it (200 MiB into the lab volume: 0.53 s against 0.55 s)."""
     driver.preload("sh")
 
 
