@@ -27,7 +27,8 @@ from pathlib import Path
 from one_gluster import gluster, lab as labmod, onedsim
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DURABLE_CP, HOST, MiB, against_python, brick_bytes, one_mib, timed, workspace  # noqa: E402
+from common import (DURABLE_CP, HOST, MiB, against_cp, against_python, brick_bytes, one_mib, timed,  # noqa: E402
+                    workspace)
 
 
 def bench_cp(volume: labmod.Lab, remotes: Path, source: Path, rounds: int) -> dict[str, float]:
@@ -57,11 +58,8 @@ def bench_cp(volume: labmod.Lab, remotes: Path, source: Path, rounds: int) -> di
         fixed_t.append(t)
         Path(out.split()[0].decode()).unlink()
     data = 200 * MiB
-    fixed = statistics.median(fixed_t)
-    return {"cp_s": statistics.median(base_t), "driver_s": statistics.median(drv_t), "fixed_s": fixed,
-            "time_ratio": statistics.median(drv_t) / statistics.median(base_t),
-            "copy_ratio": (statistics.median(drv_t) - fixed) / statistics.median(base_t),
-            "durable_ratio": statistics.median(drv_t) / statistics.median(durable_t),
+    return {"cp_s": statistics.median(base_t), "driver_s": statistics.median(drv_t),
+            "durable_s": statistics.median(durable_t), "fixed_s": statistics.median(fixed_t),
             "cp_space_ratio": statistics.median(base_s) / data,
             "driver_space_ratio": statistics.median(drv_s) / data}
 
@@ -93,10 +91,8 @@ def main() -> None:
             for name, volume, image in (("plain volume", plain, source), ("sharded volume", sharded, source),
                                         ("plain volume, zeros written", plain, written)):
                 r = bench_cp(volume, remotes, image, args.rounds)
-                print(f"cp 2 GiB / 200 MiB data, {name}: driver {r['driver_s']:.2f} s, "
-                      f"cp --sparse=always {r['cp_s']:.2f} s, time ratio {r['time_ratio']:.2f} "
-                      f"(vs cp + sync of the file {r['durable_ratio']:.2f}; the driver's fixed cost, its time "
-                      f"for a 1 MiB image, {r['fixed_s'] * 1000:.0f} ms; the rest against cp {r['copy_ratio']:.2f}); "
+                print(f"cp 2 GiB / 200 MiB data, {name}: "
+                      f"{against_cp(r['driver_s'], r['cp_s'], r['durable_s'], r['fixed_s'])}; "
                       f"space/data: driver {r['driver_space_ratio']:.3f}, cp {r['cp_space_ratio']:.3f}")
             m = bench_monitor(plain, remotes, args.monitor_runs)
             print(f"monitor: median {m['monitor_ms']:.1f} ms, python -c pass {m['python_ms']:.1f} ms, "

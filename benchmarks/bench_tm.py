@@ -38,7 +38,8 @@ from lxml import etree
 from one_gluster import files, lab as labmod, onedsim
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DURABLE_CP, GiB, HOST, MiB, against_python, make_source, one_mib, timed, workspace  # noqa: E402
+from common import (DURABLE_CP, GiB, HOST, MiB, against_cp, against_python, make_source, one_mib,  # noqa: E402
+                    timed, workspace)
 
 VOLUME = "ogtmbench"
 
@@ -127,11 +128,8 @@ def bench_full_copy(b: Bench, source: Path, rounds: int) -> dict[str, float]:
 
 def report_full_copy(what: str, f: dict[str, float]) -> None:
     for name in ("raw", "standalone qcow2"):
-        driver, cp, fixed = f[name + " driver_s"], f[name + " cp_s"], f[name + " fixed_s"]
-        print(f"full-copy clone, {name}, {what}: driver {driver:.2f} s, cp --sparse=always {cp:.2f} s, "
-              f"ratio {driver / cp:.2f} (vs cp + sync of the file {driver / f[name + ' durable_s']:.2f}; "
-              f"the driver's fixed cost, its time for a 1 MiB image, {fixed * 1000:.0f} ms; "
-              f"the rest against cp {(driver - fixed) / cp:.2f})")
+        times = (f[f"{name} {key}_s"] for key in ("driver", "cp", "durable", "fixed"))
+        print(f"full-copy clone, {name}, {what}: {against_cp(*times)}")
 
 
 def bench_cheap(b: Bench, runs: int) -> dict[str, float]:

@@ -129,6 +129,14 @@ def against_python(executable: Path, runs: int, calls: dict[str, Callable[[], fl
     return out
 
 
+def against_cp(driver: float, cp: float, durable: float, fixed: float) -> str:
+    """A copying action's median time against cp, against cp + sync, and split into its fixed cost (its
+    time for a 1 MiB image) and the rest."""
+    return (f"driver {driver:.2f} s, cp --sparse=always {cp:.2f} s, ratio {driver / cp:.2f} "
+            f"(vs cp + sync of the file {driver / durable:.2f}; the driver's fixed cost, its time for a 1 MiB "
+            f"image, {fixed * 1000:.0f} ms; the rest against cp {(driver - fixed) / cp:.2f})")
+
+
 def timed(argv: list[str], stdin: bytes | None = None, env: dict[str, str] | None = None) -> tuple[float, bytes]:
     started = time.perf_counter()
     done = subprocess.run(argv, input=stdin, capture_output=True, env=env)
