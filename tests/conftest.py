@@ -91,12 +91,12 @@ class ImageDatastore:
     def directory(self) -> Path:
         return Path(os.path.realpath(self.base_path))
 
-    def node(self, **overrides: str):
-        return onedsim.datastore(101, self.base_path, {**self.template, **overrides})
+    def node(self, ds_type: int = 0, **overrides: str):
+        return onedsim.datastore(101, self.base_path, {**self.template, **overrides}, ds_type=ds_type)
 
     def call(self, action: str, image=None, object_id: int = 0, ds_template: Optional[dict] = None,
-             extra: Optional[dict] = None, env: Optional[dict] = None) -> Called:
-        payload = onedsim.request(self.node(**(ds_template or {})), image, extra)
+             extra: Optional[dict] = None, env: Optional[dict] = None, ds_type: int = 0) -> Called:
+        payload = onedsim.request(self.node(ds_type, **(ds_template or {})), image, extra)
         done = onedsim.call(str(self.remotes / "datastore" / "gluster" / action), object_id, payload, env)
         return Called(done.returncode, done.stdout.decode(), done.stderr.decode())
 

@@ -1,5 +1,6 @@
 """Where images come from: local paths under OpenNebula's SAFE_DIRS / RESTRICTED_DIRS rules, and
-http(s) URLs; gzip, bzip2 and xz unpacked on the fly; MD5 / SHA1 verified on the bytes as fetched."""
+http(s) URLs (at most LIMIT_TRANSFER_BW); gzip, bzip2 and xz unpacked on the fly; MD5 / SHA1 verified
+on the bytes as fetched."""
 
 from __future__ import annotations
 
@@ -8,22 +9,29 @@ import gzip
 import hashlib
 import io
 import lzma
+import math
 import os
 import tempfile
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import BinaryIO, Iterator, Optional
+from typing import TYPE_CHECKING, BinaryIO, Iterator, Optional
 from urllib.parse import urlsplit
 
 from . import files, qemu
 from .errors import DriverError
 from .template import Template
 
+if TYPE_CHECKING:
+    from .request import Datastore
+
 URL_SCHEMES = ("http", "https")
 HEAD_BYTES = 1 << 20      # enough of an image's start for qemu-img to read its header
 TIMEOUT = 60
 # Magic numbers of the compressions OpenNebula's downloader unpacks.
 _COMPRESSIONS = ((b"\x1f\x8b", "gzip"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"))
+# LIMIT_TRANSFER_BW's suffixes, 1024-based as in curl's --limit-rate, which OpenNebula's downloader uses.
+_RATE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
 
 @dataclass(frozen=True)
@@ -54,6 +62,39 @@ class PathRules:
         if any(resolved.startswith(d) for d in self.safe):
             return True
         return not any(resolved.startswith(d) for d in self.restricted)
+
+
+def transfer_rate(text: str) -> Optional[int]:
+    """LIMIT_TRANSFER_BW in bytes per second (K, M, G suffixes as curl reads them); None: no limit."""
+    value = text.strip()
+    number, unit = (value[:-1], value[-1].lower()) if value[-1:].isalpha() else (value, "")
+    try:
+        amount = float(number) if value else 0.0
+    except ValueError:
+        amount = math.nan
+    if unit not in _RATE_UNITS or not (0 <= amount < math.inf):
+        raise DriverError(f"LIMIT_TRANSFER_BW {text!r} in the datastore template is not a rate: "
+                          "give bytes per second, optionally with a K, M or G suffix")
+    return int(amount * _RATE_UNITS[unit]) or None
+
+
+@dataclass(frozen=True)
+class Fetch:
+    """How a datastore takes images in: its path rules, whether it unpacks, its download rate limit."""
+
+    paths: PathRules
+    decompress: bool
+    rate: Optional[int] = None      # bytes per second for http(s) downloads; None: no limit
+
+    @classmethod
+    def for_datastore(cls, ds: "Datastore") -> "Fetch":
+        """As OpenNebula's fs driver reads the datastore: a file datastore (TYPE 2) does not unpack
+        unless NO_DECOMPRESS says otherwise."""
+        from .request import DS_FILE
+
+        return cls(paths=PathRules.from_template(ds.template),
+                   decompress=not ds.template.flag("NO_DECOMPRESS", default=ds.type == DS_FILE),
+                   rate=transfer_rate(ds.template.get("LIMIT_TRANSFER_BW")))
 
 
 def is_url(path: str) -> bool:
@@ -95,6 +136,31 @@ def open_url(url: str, method: str = "GET") -> Iterator[BinaryIO]:
         raise DriverError(f"Cannot download {url}: {reason}") from None
 
 
+class Throttled(io.RawIOBase):
+    """A reader that keeps the average rate since its start at or under `rate` bytes per second, in
+    reads of a tenth of a second's worth at most, so that the link sees no long bursts."""
+
+    def __init__(self, raw: BinaryIO, rate: int) -> None:
+        self.raw, self.rate = raw, rate
+        self.step = max(rate // 10, 4096)
+        self.start, self.done = time.monotonic(), 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf) -> int:  # type: ignore[override]
+        n = self.raw.readinto(memoryview(buf)[:self.step]) or 0
+        self.done += n
+        ahead = self.done / self.rate - (time.monotonic() - self.start)
+        if ahead > 0:
+            time.sleep(ahead)
+        return n
+
+
+def _limited(response: BinaryIO, rate: Optional[int]) -> BinaryIO:
+    return Throttled(response, rate) if rate else response  # type: ignore[return-value]
+
+
 class Hashing(io.RawIOBase):
     """A reader that feeds every byte it passes on into hashers."""
 
@@ -112,7 +178,7 @@ class Hashing(io.RawIOBase):
         return n or 0
 
 
-def fetch_into(path: str, rules: PathRules, out: files.NewFile, hashers: list, decompress: bool) -> int:
+def fetch_into(path: str, fetch: Fetch, out: files.NewFile, hashers: list) -> int:
     """Write the image from `path` into `out`, sparse; return its size.
 
     A plain local file that needs no checksum is copied extent by extent, skipping its holes;
@@ -120,13 +186,13 @@ def fetch_into(path: str, rules: PathRules, out: files.NewFile, hashers: list, d
     """
     if is_url(path):
         with open_url(path) as response:
-            return _stream_into(response, out, hashers, decompress)
-    resolved = check_path(path, rules)
+            return _stream_into(_limited(response, fetch.rate), out, hashers, fetch.decompress)
+    resolved = check_path(path, fetch.paths)
     with open(resolved, "rb") as f:
-        if not hashers and not (decompress and compression_of(f.read(8))):
+        if not hashers and not (fetch.decompress and compression_of(f.read(8))):
             return files.copy_file(resolved, out)
         f.seek(0)
-        return _stream_into(f, out, hashers, decompress)
+        return _stream_into(f, out, hashers, fetch.decompress)
 
 
 def _stream_into(raw: BinaryIO, out: files.NewFile, hashers: list, decompress: bool) -> int:
@@ -192,14 +258,14 @@ def _count(stream: BinaryIO) -> int:
         total += len(data)
 
 
-def image_size(path: str, rules: PathRules, decompress: bool) -> Optional[int]:
+def image_size(path: str, fetch: Fetch) -> Optional[int]:
     """The size in bytes an image from `path` will have in the datastore (virtual size for qcow2
     etc.), or None for a remote raw image whose length cannot be known without downloading it."""
     if not is_url(path):
-        resolved = check_path(path, rules)
+        resolved = check_path(path, fetch.paths)
         with open(resolved, "rb") as f:
             stream = io.BufferedReader(f)  # type: ignore[arg-type]
-            inner = unpacked(stream, decompress)
+            inner = unpacked(stream, fetch.decompress)
             if inner is stream:
                 return int(qemu.info(resolved).get("virtual-size", os.path.getsize(resolved)))
             head = _read_head(inner)
@@ -208,8 +274,8 @@ def image_size(path: str, rules: PathRules, decompress: bool) -> Optional[int]:
     with open_url(path, "HEAD") as response:
         length = response.headers.get("OpenNebula-AppMarket-Size") or response.headers.get("Content-Length")
     with open_url(path) as response:
-        stream = io.BufferedReader(response)  # type: ignore[arg-type]
-        inner = unpacked(stream, decompress)
+        stream = io.BufferedReader(_limited(response, fetch.rate))  # type: ignore[arg-type]
+        inner = unpacked(stream, fetch.decompress)
         fmt, vsize = _head_info(_read_head(inner))
         if vsize is not None:
             return vsize

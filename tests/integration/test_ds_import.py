@@ -10,6 +10,7 @@ import json
 import lzma
 import os
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -87,6 +88,23 @@ def test_cp_never_converts_cdrom(ds, raw_image):
     assert source.read_bytes() == raw_image.read_bytes()
 
 
+def test_cp_convert_no_keeps_the_format(ds, raw_image):
+    source, fmt = stored(ds, ds.ok("cp", image(raw_image), ds_template={"DRIVER": "qcow2", "CONVERT": "NO"}))
+    assert fmt == "raw"
+    assert source.read_bytes() == raw_image.read_bytes()
+
+
+def test_cp_into_a_file_datastore_keeps_files_as_they_are(ds, raw_image, sources_dir):
+    """A file datastore (TYPE 2: kernels, initrds, context files) neither converts nor unpacks."""
+    packed = sources_dir / "initrd.gz"
+    packed.write_bytes(gzip.compress(raw_image.read_bytes()[:MiB]))
+    file_ds = {"DRIVER": "qcow2", "TYPE": "FILE_DS"}
+    for path in (raw_image, packed):
+        source, fmt = stored(ds, ds.ok("cp", image(path), ds_template=file_ds, ds_type=2))
+        assert fmt == "raw"
+        assert source.read_bytes() == path.read_bytes()
+
+
 @pytest.mark.parametrize("suffix,compress", [("gz", gzip.compress), ("bz2", bz2.compress), ("xz", lzma.compress)])
 def test_cp_unpacks_compressed(ds, raw_image, sources_dir, suffix, compress):
     packed = sources_dir / f"disk.raw.{suffix}"
@@ -122,6 +140,26 @@ def test_cp_from_http(ds, http_root, qcow2_image, raw_image):
     source, fmt = stored(ds, ds.ok("cp", image(f"{http_root}/{qcow2_image.name}")))
     assert fmt == "qcow2"
     qemu_img("compare", str(raw_image), str(source))
+
+
+def test_cp_download_keeps_to_limit_transfer_bw(ds, http_root, sources_dir):
+    """LIMIT_TRANSFER_BW caps the download rate (bytes per second, curl's K/M/G suffixes)."""
+    small = sources_dir / "small.raw"
+    small.write_bytes(os.urandom(3 * MiB // 2))
+    url = f"{http_root}/{small.name}"
+    start = time.monotonic()
+    source, _ = stored(ds, ds.ok("cp", image(url), ds_template={"LIMIT_TRANSFER_BW": "1M"}))
+    assert time.monotonic() - start >= 1.45              # 1.5 MiB at 1 MiB/s
+    assert source.read_bytes() == small.read_bytes()
+
+
+def test_cp_bad_limit_transfer_bw_leaves_nothing(ds, http_root, raw_image):
+    before = ds.entries()
+    result = ds.call("cp", image(f"{http_root}/{raw_image.name}"), ds_template={"LIMIT_TRANSFER_BW": "fast"})
+    assert result.returncode != 0
+    assert result.plain_errors == ["LIMIT_TRANSFER_BW 'fast' in the datastore template is not a rate: "
+                                   "give bytes per second, optionally with a K, M or G suffix"]
+    assert ds.entries() == before
 
 
 def test_cp_http_errors_are_one_line(ds, http_root):

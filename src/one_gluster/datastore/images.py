@@ -14,18 +14,15 @@ MiB = 1 << 20
 
 
 def _target_format(ds: Datastore, image: Image, detected: str) -> str:
-    """The format to store: the datastore's DRIVER where set, except for CD-ROMs and LUKS."""
+    """The format to store: the datastore's DRIVER where set, as OpenNebula's fs driver decides it:
+    not with CONVERT=NO, never for CD-ROMs, file datastores or LUKS images."""
     driver = ds.template.get("DRIVER").lower()
-    if not driver or image.type == IMAGE_CDROM or detected == "luks":
+    if (not driver or not ds.template.flag("CONVERT", default=True) or image.type == IMAGE_CDROM
+            or ds.type == DS_FILE or detected == "luks"):
         return detected
     if driver not in qemu.TARGET_FORMATS:
         raise DriverError(f"Unknown DRIVER {driver!r} in the datastore template: use raw or qcow2")
     return driver
-
-
-def _decompress(ds: Datastore) -> bool:
-    default = "yes" if ds.type == DS_FILE else "no"
-    return ds.template.get("NO_DECOMPRESS", default).lower() not in ("yes", "true", "1")
 
 
 def cp(req: DsRequest) -> str:
@@ -34,7 +31,7 @@ def cp(req: DsRequest) -> str:
     if not image.path:
         raise RequestError("The image has no PATH to copy from")
     commands.preload()
-    rules = sources.PathRules.from_template(ds.template)
+    fetch = sources.Fetch.for_datastore(ds)
     source, final = new_image_path(ds)
     expected = sources.expected_checksums(image.template)
     hashers = {algo: hashlib.new(algo) for algo in expected}
@@ -42,7 +39,7 @@ def cp(req: DsRequest) -> str:
     with files.Staging(final) as staging:
         temp = staging.temp()
         with files.NewFile(temp) as out:
-            size = sources.fetch_into(image.path, rules, out, list(hashers.values()), _decompress(ds))
+            size = sources.fetch_into(image.path, fetch, out, list(hashers.values()))
         sources.verify(hashers, expected, image.path)
         detected = qemu.inspect_untrusted(temp)["format"]
         fmt = _target_format(ds, image, detected)
@@ -65,7 +62,7 @@ def stat(req: DsRequest) -> str:
     image, ds = req.require_image(), req.datastore
     if not image.path:
         raise RequestError("The image has no PATH to measure")
-    size = sources.image_size(image.path, sources.PathRules.from_template(ds.template), _decompress(ds))
+    size = sources.image_size(image.path, sources.Fetch.for_datastore(ds))
     if size is None:
         if image.size_mb:
             return str(image.size_mb)
