@@ -9,9 +9,12 @@ import http.server
 import json
 import lzma
 import os
+import ssl
+import subprocess
 import threading
 import time
 from pathlib import Path
+from typing import Optional
 
 import pytest
 
@@ -35,13 +38,36 @@ def qcow2_image(raw_image, sources_dir) -> Path:
     return path
 
 
+def serve(directory: Path, tls: Optional[ssl.SSLContext] = None) -> http.server.ThreadingHTTPServer:
+    """A loopback HTTP(S) server for `directory`, running until shut down."""
+    handler = lambda *a, **kw: http.server.SimpleHTTPRequestHandler(*a, directory=str(directory), **kw)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    if tls:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
 @pytest.fixture(scope="module")
 def http_root(sources_dir):
     """A loopback HTTP server serving the sources directory."""
-    handler = lambda *a, **kw: http.server.SimpleHTTPRequestHandler(*a, directory=str(sources_dir), **kw)
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = serve(sources_dir)
     yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def https_root(sources_dir, tmp_path_factory):
+    """A loopback HTTPS server serving the sources directory, with a self-signed certificate."""
+    keys = tmp_path_factory.mktemp("tls")
+    cert, key = keys / "cert.pem", keys / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server = serve(sources_dir, context)
+    yield f"https://127.0.0.1:{server.server_address[1]}", cert
     server.shutdown()
 
 
@@ -138,6 +164,21 @@ def test_cp_wrong_checksum_leaves_nothing(ds, qcow2_image):
 
 def test_cp_from_http(ds, http_root, qcow2_image, raw_image):
     source, fmt = stored(ds, ds.ok("cp", image(f"{http_root}/{qcow2_image.name}")))
+    assert fmt == "qcow2"
+    qemu_img("compare", str(raw_image), str(source))
+
+
+def test_cp_from_https_checks_the_certificate(ds, https_root, qcow2_image, raw_image):
+    """An untrusted certificate is refused in one line; once trusted (here through OpenSSL's
+    SSL_CERT_FILE, standing in for the system's store) the image comes in."""
+    root, cert = https_root
+    url = f"{root}/{qcow2_image.name}"
+    before = ds.entries()
+    result = ds.call("cp", image(url))
+    assert result.returncode != 0 and len(result.plain_errors) == 1
+    assert result.plain_errors[0].startswith(f"Cannot download {url}: [SSL: CERTIFICATE_VERIFY_FAILED]")
+    assert "Traceback" not in result.stderr and ds.entries() == before
+    source, fmt = stored(ds, ds.ok("cp", image(url), env={"SSL_CERT_FILE": str(cert)}))
     assert fmt == "qcow2"
     qemu_img("compare", str(raw_image), str(source))
 
