@@ -4,10 +4,13 @@
 
 1. `cp` of a 2 GiB raw image holding 200 MiB of data, from local disk, against
    `cp --sparse=always` onto the same FUSE mount: wall time, and the space the copy takes on the
-   bricks (each inode once), on a plain volume and on a sharded one (where holes cannot be seen);
-   also, on the plain volume, the same image with its zeros written out (no holes to skip: every
-   zero block is found by reading it, by both cp and the driver). Also the driver's fixed cost (its
-   time for a 1 MiB image: start, imports, checks, `qemu-img info`), and the rest of its time against cp.
+   bricks (each inode once). The volumes are set up as the admin guide has operators run theirs,
+   with `one-gluster prepare` (the option group for the volume's type): a plain volume, a sharded
+   one (where holes cannot be seen), and, on the plain volume, the same image with its zeros
+   written out (no holes to skip: every zero block is found by reading it, by both cp and the
+   driver). For reference, the plain volume also as created, before `prepare`. Also the driver's
+   fixed cost (its time for a 1 MiB image: start, imports, checks, `qemu-img info`), and the rest of
+   its time against cp.
 2. `monitor`: the median wall time of one call, as oned makes it (the installed executable with
    its own interpreter line, base64 request on stdin), against `python -c pass` run by the same
    interpreter (the real one, not the pyenv shim on PATH); also `import lxml.etree` alone, started
@@ -27,8 +30,8 @@ from pathlib import Path
 from one_gluster import gluster, lab as labmod, onedsim
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (DURABLE_CP, HOST, MiB, against_cp, against_python, brick_bytes, one_mib, timed,  # noqa: E402
-                    workspace)
+from common import (DURABLE_CP, HOST, MiB, against_cp, against_python, brick_bytes, one_mib, prepare,  # noqa: E402
+                    timed, workspace)
 
 
 def bench_cp(volume: labmod.Lab, remotes: Path, source: Path, rounds: int) -> dict[str, float]:
@@ -64,6 +67,12 @@ def bench_cp(volume: labmod.Lab, remotes: Path, source: Path, rounds: int) -> di
             "driver_space_ratio": statistics.median(drv_s) / data}
 
 
+def report_cp(name: str, volume: labmod.Lab, remotes: Path, source: Path, rounds: int) -> None:
+    r = bench_cp(volume, remotes, source, rounds)
+    print(f"cp 2 GiB / 200 MiB data, {name}: {against_cp(r['driver_s'], r['cp_s'], r['durable_s'], r['fixed_s'])}; "
+          f"space/data: driver {r['driver_space_ratio']:.3f}, cp {r['cp_space_ratio']:.3f}")
+
+
 def bench_monitor(volume: labmod.Lab, remotes: Path, runs: int) -> dict[str, float]:
     executable = remotes / "datastore/gluster/monitor"
     template = {"GLUSTER_HOST": HOST, "GLUSTER_VOLUME": volume.volume}
@@ -88,12 +97,12 @@ def main() -> None:
             written = work / "written.raw"
             subprocess.run(["cp", "--sparse=never", str(source), str(written)], check=True)
             os.sync()                      # its 2 GiB of writeback is setup, not part of any copy
+            report_cp("plain volume as created", plain, remotes, source, args.rounds)
+            print(f"one-gluster prepare sets: {prepare(plain)}")
+            prepare(sharded)
             for name, volume, image in (("plain volume", plain, source), ("sharded volume", sharded, source),
                                         ("plain volume, zeros written", plain, written)):
-                r = bench_cp(volume, remotes, image, args.rounds)
-                print(f"cp 2 GiB / 200 MiB data, {name}: "
-                      f"{against_cp(r['driver_s'], r['cp_s'], r['durable_s'], r['fixed_s'])}; "
-                      f"space/data: driver {r['driver_space_ratio']:.3f}, cp {r['cp_space_ratio']:.3f}")
+                report_cp(name, volume, remotes, image, args.rounds)
             m = bench_monitor(plain, remotes, args.monitor_runs)
             print(f"monitor: median {m['monitor_ms']:.1f} ms, python -c pass {m['python_ms']:.1f} ms, "
                   f"ratio {m['monitor_ratio']:.2f} (importing lxml.etree alone: {m['lxml_ratio']:.2f})")

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
-from one_gluster import lab as labmod
+from one_gluster import checks, lab as labmod
 
 REPO = Path(__file__).resolve().parents[1]
 MiB, GiB = 1 << 20, 1 << 30
@@ -48,6 +48,15 @@ def workspace() -> Iterator[tuple[Path, Path, Path]]:
         if started:
             labmod.stop_glusterd()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def prepare(volume: labmod.Lab) -> str:
+    """Set the volume's options as `one-gluster prepare` does (the option group for its type, except
+    sharding), the way the admin guide has operators run their volume; describe what changed."""
+    changes = checks.plan(volume.volume)
+    checks.prepare(volume.volume, changes)
+    time.sleep(2)                          # the mounted client switches to the new graph
+    return ", ".join(f"{c.option}={c.after}" for c in changes)
 
 
 def make_source(path: Path, size: int = 2 * GiB, data: int = 200 * MiB) -> None:
