@@ -75,10 +75,11 @@ class NewFile:
     """A new file (a staging name) that a copy fills.
 
     Whole aligned blocks go through a second descriptor opened with O_DIRECT where the filesystem
-    takes it. On gluster the data then reaches the bricks' disks as it is written, so the fsync
-    before the rename finds little left to do (for a buffered copy it is most of the cost after the
-    copy), and an import does not fill the page cache. Other writes (a file's unaligned tail) go
-    through the ordinary descriptor, which also truncates.
+    takes it, so an import does not fill the page cache. Where the volume passes O_DIRECT on to the
+    bricks (`network.remote-dio disable`: gluster's default and the virt group's), the data reaches
+    their disks as it is written and the fsync before the rename finds little left to do; with
+    `remote-dio enable` (the distributed-virt group) the bricks buffer it and that fsync flushes it.
+    Other writes (a file's unaligned tail) go through the ordinary descriptor, which also truncates.
     """
 
     def __init__(self, path: str) -> None:
