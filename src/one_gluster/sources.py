@@ -15,15 +15,13 @@ import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, BinaryIO, Iterator, Optional
+from typing import BinaryIO, Iterator, Optional
 from urllib.parse import urlsplit
 
 from . import files, qemu
 from .errors import DriverError
+from .request import DS_FILE, Datastore
 from .template import Template
-
-if TYPE_CHECKING:
-    from .request import Datastore
 
 URL_SCHEMES = ("http", "https")
 HEAD_BYTES = 1 << 20      # enough of an image's start for qemu-img to read its header
@@ -84,14 +82,12 @@ class Fetch:
 
     paths: PathRules
     decompress: bool
-    rate: Optional[int] = None      # bytes per second for http(s) downloads; None: no limit
+    rate: Optional[int]             # bytes per second for http(s) downloads; None: no limit
 
     @classmethod
-    def for_datastore(cls, ds: "Datastore") -> "Fetch":
+    def for_datastore(cls, ds: Datastore) -> "Fetch":
         """As OpenNebula's fs driver reads the datastore: a file datastore (TYPE 2) does not unpack
         unless NO_DECOMPRESS says otherwise."""
-        from .request import DS_FILE
-
         return cls(paths=PathRules.from_template(ds.template),
                    decompress=not ds.template.flag("NO_DECOMPRESS", default=ds.type == DS_FILE),
                    rate=transfer_rate(ds.template.get("LIMIT_TRANSFER_BW")))
