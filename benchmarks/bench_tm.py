@@ -39,7 +39,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from one_gluster import files, lab as labmod, onedsim
+from one_gluster import files, lab as labmod, onedsim, qemu
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (DURABLE_CP, GiB, HOST, MiB, against_cp, against_python, make_source, one_mib, prepare,  # noqa: E402
@@ -97,13 +97,11 @@ def bench_full_copy(b: Bench, source: Path, rounds: int) -> dict[str, float]:
     raw = b.mount / f"{source.stem}.raw"
     subprocess.run(["cp", "--sparse=always", str(source), str(raw)], check=True)
     qcow = b.mount / f"{source.stem}.qcow2"
-    subprocess.run(["qemu-img", "convert", "-O", "qcow2", str(source), str(qcow)], check=True)
-    files.pad_to_sector(str(qcow))
+    qemu.convert(str(source), str(qcow), "qcow2", src_fmt="raw")        # padded to 512 bytes, as imports are
     tiny_raw = one_mib(b.mount)
     tiny_qcow = b.mount / "one-mib.qcow2"
     if not tiny_qcow.exists():
-        subprocess.run(["qemu-img", "convert", "-O", "qcow2", str(tiny_raw), str(tiny_qcow)], check=True)
-        files.pad_to_sector(str(tiny_qcow))
+        qemu.convert(str(tiny_raw), str(tiny_qcow), "qcow2", src_fmt="raw")
     os.sync()
     out: dict[str, float] = {}
     cases = (("raw", raw, tiny_raw, "raw", {}),
