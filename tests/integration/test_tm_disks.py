@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from one_gluster import onedsim
+from one_gluster import onedsim, qemu
 from conftest import HOST, VOLUME, allocated, deploy, gluster_disk, imported, qemu_img
 
 MiB = 1 << 20
@@ -87,6 +87,20 @@ def test_standalone_clone_is_a_full_sparse_copy(tm, qcow2_source, vm_ids):
     assert data["format"] == "qcow2" and "backing-filename" not in data
     assert same_content(disk, Path(os.path.realpath(source)))
     assert allocated(disk) < 8 * MiB                                          # 2 MiB of data, not 32
+    assert disk.stat().st_size % 512 == 0                                      # libgfapi can open it
+
+
+def test_standalone_clone_of_an_image_with_snapshots_leaves_them_behind(tm, ds, sources_dir, vm_ids):
+    source, _ = imported(ds, sources_dir, "tm-snapped", "qcow2")
+    qemu.snapshot(source, "-c", qemu.snapshot_tag(0))                         # an image snapshot (DS side)
+    vmid = next(vm_ids)
+    deploy(tm, vmid, gluster_disk(0, source, "qcow2", extra={"QCOW2_STANDALONE": "YES"}))
+    tm.ok("clone", f"vm:{source}", tm.disk(vmid, 0), vmid, 101)
+    disk = tm.real(vmid, 0)
+    data = info(disk)
+    assert data["format"] == "qcow2" and "backing-filename" not in data and "snapshots" not in data
+    assert same_content(disk, Path(os.path.realpath(source)))
+    assert [s["name"] for s in info(Path(source))["snapshots"]] == ["one-snap-0"]     # the image keeps its own
 
 
 def test_raw_clone_is_a_sparse_raw_copy(tm, raw_source, vm_ids):

@@ -67,8 +67,15 @@ def clone(call: TmCall) -> None:
 
 
 def _full_copy(image: str, temp: str, disk: Disk) -> None:
-    if disk.format == disk.image_format == "raw":
+    """A sparse byte copy where that already is the disk (raw, or a self-contained qcow2), as fast as cp;
+    otherwise `qemu-img convert`, which flattens the image and leaves its internal snapshots behind."""
+    if disk.format != disk.image_format:
+        qemu.convert(image, temp, disk.format, src_fmt=disk.image_format)
+    elif disk.format == "raw":
         files.copy_to_new(image, temp)
+    elif qemu.self_contained_qcow2(image):
+        files.copy_to_new(image, temp)
+        files.pad_to_sector(temp)
     else:
         qemu.convert(image, temp, disk.format, src_fmt=disk.image_format)
 
