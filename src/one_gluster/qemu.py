@@ -112,6 +112,17 @@ def convert(src: str, dst: str, out_fmt: str, src_fmt: Optional[str] = None,
     _finish(dst, out_fmt)
 
 
+def standalone_copy(src: str, dst: str, out_fmt: str, src_fmt: str) -> None:
+    """A new standalone image `dst` of `out_fmt` with the content of `src`: a sparse byte copy where that
+    already is one (raw to raw, a self-contained qcow2), as fast as cp; otherwise `convert`, which
+    flattens the image and leaves its internal snapshots behind."""
+    if out_fmt == src_fmt == "raw" or (out_fmt == src_fmt == "qcow2" and self_contained_qcow2(src)):
+        files.copy_to_new(src, dst)
+        _finish(dst, out_fmt)
+    else:
+        convert(src, dst, out_fmt, src_fmt=src_fmt)
+
+
 def snapshot_tag(snap_id: int) -> str:
     """The internal qcow2 snapshot that holds OpenNebula snapshot `snap_id` (DS and TM agree on it)."""
     return f"one-snap-{snap_id}"

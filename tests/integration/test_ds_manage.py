@@ -95,6 +95,15 @@ def test_clone_copies_without_snapshots(ds, sources_dir):
     assert os.path.getsize(copy) % 512 == 0
 
 
+@pytest.mark.parametrize("fmt", ["raw", "qcow2"])
+def test_clone_is_a_sparse_copy(ds, sources_dir, fmt):
+    original = new_image(ds, sources_dir, f"toclone-{fmt}", fmt=fmt)
+    copy, got = ds.ok("clone", onedsim.image(2, path=str(original))).split()
+    assert got == fmt and info(copy)["format"] == fmt and "backing-filename" not in info(copy)
+    assert Path(copy).read_bytes() == original.read_bytes()
+    assert os.stat(copy).st_blocks * 512 < 4 * MiB                        # 1 MiB of data, not 32
+
+
 def test_clone_missing_source(ds):
     result = ds.call("clone", onedsim.image(2, path=ds.base_path + "/" + "0" * 32))
     assert result.returncode != 0 and "does not exist" in result.plain_errors[0]

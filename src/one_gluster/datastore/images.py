@@ -102,7 +102,7 @@ def clone(req: DsRequest) -> str:
     log.info(f"Cloning {image.path} into {source} as {fmt}")
     with files.Staging(final) as staging:
         temp = staging.temp()
-        qemu.convert(image.path, temp, fmt, src_fmt=detected)
+        qemu.standalone_copy(image.path, temp, fmt, detected)
         staging.commit(temp)
     return f"{source} {qemu.reported_format(fmt)}"
 

@@ -57,27 +57,13 @@ def clone(call: TmCall) -> None:
             qemu.overlay(temp, backing, disk.image_format, grow * MiB if grow else None)
         else:
             log.info(f"Copying {image.path} into {dst.path} as a standalone {disk.format} disk")
-            _full_copy(image.path, temp, disk)
+            qemu.standalone_copy(image.path, temp, disk.format, disk.image_format)
             if grow:
                 qemu.resize(temp, disk.format, grow * MiB)
             if disk.format == "raw" and not disk.template.flag("SPARSE", default=True):
                 files.allocate(temp)
         staging.commit(temp)
     return None
-
-
-def _full_copy(image: str, temp: str, disk: Disk) -> None:
-    """A sparse byte copy where that already is the disk (raw, or a self-contained qcow2), as fast as cp;
-    otherwise `qemu-img convert`, which flattens the image and leaves its internal snapshots behind."""
-    if disk.format != disk.image_format:
-        qemu.convert(image, temp, disk.format, src_fmt=disk.image_format)
-    elif disk.format == "raw":
-        files.copy_to_new(image, temp)
-    elif qemu.self_contained_qcow2(image):
-        files.copy_to_new(image, temp)
-        files.pad_to_sector(temp)
-    else:
-        qemu.convert(image, temp, disk.format, src_fmt=disk.image_format)
 
 
 def _copy_plain(src: str, dst: str) -> None:
