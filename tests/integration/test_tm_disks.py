@@ -179,6 +179,23 @@ def test_resize_and_cpds(tm, qcow2_source, tmp_path, vm_ids, ds):
     assert first_mib(saved, tmp_path) == head
 
 
+@pytest.mark.parametrize("fmt", ["raw", "qcow2"])
+def test_cpds_of_a_standalone_disk_is_a_sparse_copy(tm, ds, raw_source, qcow2_source, vm_ids, fmt):
+    source, _ = raw_source if fmt == "raw" else qcow2_source
+    vmid = next(vm_ids)
+    deploy(tm, vmid, gluster_disk(0, source, fmt, extra={"QCOW2_STANDALONE": "YES"}),
+           lcm_state=27)                                                      # HOTPLUG_SAVEAS_POWEROFF
+    tm.ok("clone", f"vm:{source}", tm.disk(vmid, 0), vmid, 101)
+    saved = f"{ds.base_path}/saved-{fmt}"
+    tm.ok("cpds", tm.disk(vmid, 0), saved, -1, vmid, 101)
+    assert Path(saved).read_bytes() == tm.real(vmid, 0).read_bytes()
+    assert allocated(Path(saved)) < 8 * MiB                                   # 2 MiB of data, not 32
+    tm.ok("snap_create", tm.disk(vmid, 0), 0, vmid, 101)                      # the disk now has a snapshot
+    again = saved + "-again"
+    tm.ok("cpds", tm.disk(vmid, 0), again, -1, vmid, 101)
+    assert "snapshots" not in info(Path(again)) and same_content(Path(again), tm.real(vmid, 0))
+
+
 def test_mv_moves_nothing_on_shared_storage(tm, qcow2_source, vm_ids):
     source, _ = qcow2_source
     vmid = next(vm_ids)

@@ -190,7 +190,7 @@ def cpds(call: TmCall) -> None:
                 with live.paused(src.host, vm):
                     qemu.convert(uri, temp, disk.image_format, src_fmt=disk.format, in_use=True)
         else:
-            qemu.convert(path, temp, disk.image_format, src_fmt=disk.format)
+            qemu.standalone_copy(path, temp, disk.image_format, disk.format)
         staging.commit(temp)
     log.info(f"Saved disk {disk.disk_id} of VM {vmid}" + (f" snapshot {snap_id}" if snap_id >= 0 else "")
              + f" as {new_source}")
