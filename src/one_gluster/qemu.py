@@ -1,4 +1,4 @@
-"""`qemu-img`: inspect, create, convert, resize and snapshot images on the FUSE mount.
+"""`qemu-img`: inspect, create, copy, convert, resize and snapshot images on the FUSE mount.
 
 Every operation that writes qcow2 metadata ends by padding the file to a 512-byte multiple:
 libgfapi fails any read that runs into the end of the file, so an unpadded qcow2 written
