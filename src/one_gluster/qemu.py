@@ -24,6 +24,7 @@ TARGET_FORMATS = frozenset({"raw", "qcow2"})
 QCOW2_MAGIC = b"QFI\xfb"
 # qcow2 incompatible features a byte copy carries over as they are: compression type, extended L2 entries.
 _COPYABLE_FEATURES = 1 << 3 | 1 << 4
+_BITMAPS = 1 << 0                      # autoclear feature: the image holds persistent dirty bitmaps
 
 
 def info(path: str, fmt: Optional[str] = None) -> dict[str, Any]:
@@ -57,16 +58,20 @@ def inspect_untrusted(path: str) -> dict[str, Any]:
 
 def self_contained_qcow2(path: str) -> bool:
     """Whether a byte copy of `path` is a standalone qcow2 disk with the same content, read from the
-    header (QEMU's docs/interop/qcow2.txt): no backing file, no internal snapshots (a new disk must not
-    inherit them), no external data file, not marked dirty or corrupt. One read, no `qemu-img` run."""
+    header (QEMU's docs/interop/qcow2.txt): no backing file, no external data file, not marked dirty or
+    corrupt, and nothing that a new disk must not inherit and that `convert` leaves behind (internal
+    snapshots, persistent dirty bitmaps). One read, no `qemu-img` run."""
     with open(path, "rb") as f:
-        head = f.read(80)
-    if len(head) < 80 or head[:4] != QCOW2_MAGIC:
+        head = f.read(96)
+    if len(head) < 96 or head[:4] != QCOW2_MAGIC:
         return False
     version, backing = int.from_bytes(head[4:8], "big"), int.from_bytes(head[8:16], "big")
     snapshots = int.from_bytes(head[60:64], "big")
-    features = int.from_bytes(head[72:80], "big") if version >= 3 else 0
-    return backing == 0 and snapshots == 0 and not features & ~_COPYABLE_FEATURES
+    incompatible = autoclear = 0
+    if version >= 3:
+        incompatible, autoclear = int.from_bytes(head[72:80], "big"), int.from_bytes(head[88:96], "big")
+    return (backing == 0 and snapshots == 0 and not incompatible & ~_COPYABLE_FEATURES
+            and not autoclear & _BITMAPS)
 
 
 def reported_format(fmt: str) -> str:

@@ -39,6 +39,12 @@ def test_qcow2_with_an_internal_snapshot_is_not_until_it_is_deleted(tmp_path):
     assert qemu.self_contained_qcow2(image)
 
 
+def test_qcow2_with_a_dirty_bitmap_is_not(tmp_path):
+    image = make(tmp_path / "a.qcow2")
+    qemu_img("bitmap", "--add", image, "one-0-0")
+    assert not qemu.self_contained_qcow2(image)
+
+
 def test_qcow2_with_an_external_data_file_is_not(tmp_path):
     data = tmp_path / "a.data"
     assert not qemu.self_contained_qcow2(make(tmp_path / "a.qcow2", "-o", f"data_file={data}"))
