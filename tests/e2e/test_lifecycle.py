@@ -1,6 +1,6 @@
 """A VM's whole life as oned drives the TM, checked through libgfapi at the names core computes.
 
-image -> deploy (clone, ln, mkimage, mkswap, context) -> snapshot create / revert / delete -> save-as
+image -> deploy (clone as an overlay and as a full copy, ln, mkimage, mkswap, context) -> snapshot create / revert / delete -> save-as
 (cpds) -> resize -> terminate (delete, mvds). After each stage the gluster disks are opened through
 libgfapi at `GLUSTER_VOLUME/<vmid>/disk.<i>` (clone) and `GLUSTER_VOLUME/<basename of SOURCE>`
 (persistent), as LibVirtDriverKVM.cc names them, and compared with what the FUSE mount shows.
@@ -29,12 +29,15 @@ def test_vm_lifecycle_through_libgfapi(tm, ds, sources_dir, tmp_path, vm_ids):
     vmid = next(vm_ids)
     disks = [gluster_disk(0, base, "qcow2"), gluster_disk(1, persistent, "qcow2", clone=False),
              onedsim.volatile_disk(2, kind="fs", size_mb=32, fs="ext4"),
-             onedsim.volatile_disk(3, kind="swap", size_mb=16)]
+             onedsim.volatile_disk(3, kind="swap", size_mb=16),
+             gluster_disk(5, base, "qcow2", extra={"QCOW2_STANDALONE": "YES"})]   # a full copy of the image
     deploy(tm, vmid, *disks, lcm_state=1)                               # PROLOG
     names = {0: libvirt.disk_name(VOLUME, vmid, 0, base, clone=True),
-             1: libvirt.disk_name(VOLUME, vmid, 1, persistent, clone=False)}
-    assert names == {0: f"{VOLUME}/{vmid}/disk.0", 1: f"{VOLUME}/{os.path.basename(persistent)}"}
-    fuse = {0: tm.real(vmid, 0), 1: Path(os.path.realpath(persistent))}
+             1: libvirt.disk_name(VOLUME, vmid, 1, persistent, clone=False),
+             5: libvirt.disk_name(VOLUME, vmid, 5, base, clone=True)}
+    assert names == {0: f"{VOLUME}/{vmid}/disk.0", 1: f"{VOLUME}/{os.path.basename(persistent)}",
+                     5: f"{VOLUME}/{vmid}/disk.5"}
+    fuse = {0: tm.real(vmid, 0), 1: Path(os.path.realpath(persistent)), 5: tm.real(vmid, 5)}
 
     def check_gfapi(*extra: tuple[str, Path, str]) -> None:
         pairs = [(gluster_uri(names[i]), fuse[i], "qcow2") for i in names] + list(extra)
@@ -48,7 +51,8 @@ def test_vm_lifecycle_through_libgfapi(tm, ds, sources_dir, tmp_path, vm_ids):
     context_sh = tmp_path / "context.sh"
     context_sh.write_text("ETH0_IP='10.0.0.2'\n")
     tm.ok("context", context_sh, tm.disk(vmid, 4), vmid, 100)
-    assert sorted(os.listdir(tm.real(vmid))) == [f"disk.{i}" for i in range(5)]
+    tm.ok("clone", f"vm:{base}", tm.disk(vmid, 5), vmid, 101)
+    assert sorted(os.listdir(tm.real(vmid))) == [f"disk.{i}" for i in range(6)]
     # the guest writes (through FUSE here, as QEMU would through libgfapi)
     for path in fuse.values():
         assert "wrote" in qemu_io(str(path), "write -P 0xaa 0 1M")
@@ -75,8 +79,8 @@ def test_vm_lifecycle_through_libgfapi(tm, ds, sources_dir, tmp_path, vm_ids):
     # terminate: the epilog lines
     deploy(tm, vmid, *disks, lcm_state=11)                              # EPILOG
     tm.ok("mvds", tm.disk(vmid, 1), persistent, vmid, 101)
-    for i in range(5):
-        tm.ok("delete", tm.disk(vmid, i), vmid, 101 if i < 2 else 100)
+    for i in range(6):
+        tm.ok("delete", tm.disk(vmid, i), vmid, 100 if i in (2, 3, 4) else 101)
     tm.ok("delete", f"{tm.host}:{tm.location}100/{vmid}", vmid, 100)
     assert not tm.real(vmid).exists()
     assert all(os.path.isfile(p) for p in (base, persistent, saved))    # images outlive the VM
