@@ -1,9 +1,10 @@
 """A VM's whole life as oned drives the TM, checked through libgfapi at the names core computes.
 
-image -> deploy (clone as an overlay and as a full copy, ln, mkimage, mkswap, context) -> snapshot create / revert / delete -> save-as
-(cpds) -> resize -> terminate (delete, mvds). After each stage the gluster disks are opened through
-libgfapi at `GLUSTER_VOLUME/<vmid>/disk.<i>` (clone) and `GLUSTER_VOLUME/<basename of SOURCE>`
-(persistent), as LibVirtDriverKVM.cc names them, and compared with what the FUSE mount shows.
+image -> deploy (clone as an overlay and as a full copy, ln, mkimage, mkswap, context) -> snapshot
+create / revert / delete -> save-as (cpds) -> resize -> terminate (delete, mvds). After each stage
+the gluster disks are opened through libgfapi at `GLUSTER_VOLUME/<vmid>/disk.<i>` (clone) and
+`GLUSTER_VOLUME/<basename of SOURCE>` (persistent), as LibVirtDriverKVM.cc names them, and compared
+with what the FUSE mount shows.
 """
 
 from __future__ import annotations
