@@ -95,8 +95,16 @@ def overlay(path: str, backing: str, backing_fmt: str, size_bytes: Optional[int]
 
 
 def resize(path: str, fmt: str, size_bytes: int) -> None:
-    run(QEMU_IMG, "resize", "-q", "-f", fmt, path, str(size_bytes), what=f"Resizing {path}")
-    _finish(path, fmt)
+    """Grow the disk at `path` to `size_bytes`, never shrink it. A raw file is only extended by a hole,
+    which is all `qemu-img resize` would do, without starting it."""
+    if fmt != "raw":
+        run(QEMU_IMG, "resize", "-q", "-f", fmt, path, str(size_bytes), what=f"Resizing {path}")
+        _finish(path, fmt)
+        return
+    current = os.stat(path).st_size
+    if size_bytes < current:
+        raise DriverError(f"Cannot shrink {path} from {current} to {size_bytes} bytes: disks only grow")
+    os.truncate(path, size_bytes)
 
 
 def convert(src: str, dst: str, out_fmt: str, src_fmt: Optional[str] = None,

@@ -77,6 +77,24 @@ def test_clone_grows_to_the_disk_size(tm, qcow2_source, vm_ids, tmp_path):
     assert first_mib(disk, tmp_path) == head
 
 
+def test_raw_clone_grows_to_the_disk_size_and_resize_only_grows(tm, raw_source, vm_ids):
+    source, _ = raw_source
+    vmid = next(vm_ids)
+    deploy(tm, vmid, onedsim.image_disk(0, image_id=0, source=source, fmt="raw", size_mb=48, original_size_mb=32,
+                                        volume=VOLUME, hosts=HOST), lcm_state=63)   # DISK_RESIZE_POWEROFF
+    tm.ok("clone", f"vm:{source}", tm.disk(vmid, 0), vmid, 101)
+    disk = tm.real(vmid, 0)
+    assert disk.stat().st_size == 48 * MiB and info(disk)["format"] == "raw"
+    assert disk.read_bytes()[:32 * MiB] == Path(source).read_bytes()
+    assert allocated(disk) < 8 * MiB                                          # the new 16 MiB are a hole
+    tm.ok("resize", tm.disk(vmid, 0), 64, vmid, 101)
+    assert disk.stat().st_size == 64 * MiB
+    refused = tm.call("resize", tm.disk(vmid, 0), 40, vmid, 101)
+    assert refused.returncode != 0 and "Cannot shrink" in refused.plain_errors[-1]
+    assert disk.stat().st_size == 64 * MiB
+    assert disk.read_bytes()[:32 * MiB] == Path(source).read_bytes()
+
+
 def test_standalone_clone_is_a_full_sparse_copy(tm, qcow2_source, vm_ids):
     source, _ = qcow2_source
     vmid = next(vm_ids)
