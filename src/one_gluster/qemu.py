@@ -1,4 +1,5 @@
-"""`qemu-img`: inspect, create, copy, convert, resize and snapshot images on the FUSE mount.
+"""Disk images on the FUSE mount: inspect, create, copy, convert, resize and snapshot them with `qemu-img`,
+or without it where a plain byte copy or truncate does the same.
 
 Every operation that writes qcow2 metadata ends by padding the file to a 512-byte multiple:
 libgfapi fails any read that runs into the end of the file, so an unpadded qcow2 written
@@ -128,7 +129,7 @@ def convert(src: str, dst: str, out_fmt: str, src_fmt: Optional[str] = None,
 def standalone_copy(src: str, dst: str, out_fmt: str, src_fmt: str) -> None:
     """A new standalone image `dst` of `out_fmt` with the content of `src`: a sparse byte copy where that
     already is one (raw to raw, a self-contained qcow2), as fast as cp; otherwise `convert`, which
-    flattens the image and leaves its internal snapshots behind."""
+    flattens the image and leaves its internal snapshots and bitmaps behind."""
     if out_fmt == src_fmt == "raw" or (out_fmt == src_fmt == "qcow2" and self_contained_qcow2(src)):
         files.copy_to_new(src, dst)
         _finish(dst, out_fmt)
