@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 
 from one_gluster import qemu
+from conftest import qemu_img
 
 MiB = 1 << 20
-
-
-def qemu_img(*args: str) -> None:
-    subprocess.run(["qemu-img", *args], check=True, capture_output=True)
 
 
 def make(path, *options: str) -> str:
