@@ -1,7 +1,7 @@
 """A real libvirtd runs a VM whose disks are the gluster network disks `one-gluster disk-xml` emits for
 a TM-made clone and a persistent disk; the guest's firmware boots from the clone through libgfapi.
-The live TM actions (snap_create_live, cpds of a running VM, snap_delete at DISK_SNAPSHOT_DELETE) then
-act on that running VM through libvirt.
+The live TM actions (snap_create_live, cpds of a running VM, snap_delete at DISK_SNAPSHOT_DELETE, and a
+live full backup with prebackup_live/postbackup_live) then act on that running VM through libvirt.
 """
 
 from __future__ import annotations
@@ -134,6 +134,27 @@ def test_libvirt_runs_the_gluster_disks(libvirtd, tm, ds, sources_dir, vm_ids):
         tm.ok("snap_create_live", tm.disk(vmid, 0), 1, vmid, 101)
         tm.ok("snap_delete", tm.disk(vmid, 0), 0, vmid, 101)
         assert running_snapshots(name, "virtio-disk0") == ["one-snap-1"]
+
+        # a live full backup, the guest paused only while the job starts: QEMU copies through libgfapi
+        deploy(tm, vmid, *disks, lcm_state=69, deploy_id=name)            # BACKUP
+        doc = etree.fromstring(etree.tostring(tm.api.vms[vmid]))
+        etree.SubElement(doc.find("BACKUPS/BACKUP_CONFIG"), "FS_FREEZE").text = "SUSPEND"
+        doc = etree.tostring(doc)
+        args = (f"{tm.host}:{tm.location}/100/{vmid}", "0:1", name, "-", vmid, 100)
+        for parent in tm.real(vmid).parents:   # QEMU (libvirt-qemu) opens the backup files by path: let it
+            if parent == Path(tempfile.gettempdir()):   # through pytest's 0700 directories above the mount
+                break
+            parent.chmod(parent.stat().st_mode | 0o001)
+        tm.ok("prebackup_live", *args, stdin=doc)
+        folder = tm.real(vmid) / "backup"
+        assert sorted(os.listdir(folder)) == ["disk.0.0", "disk.1.0", "vm.xml"]
+        for disk_id in (0, 1):
+            backup = str(folder / f"disk.{disk_id}.0")
+            assert "backing-filename" not in qemu_img("info", "-U", backup)
+            assert "Images are identical" in qemu_img("compare", "-U", backup, str(tm.real(vmid, disk_id)))
+        assert virsh("domjobinfo", name).stdout.split(":")[1].split()[0] == "None"
+        tm.ok("postbackup_live", *args, stdin=doc)
+        assert not folder.exists()
         assert virsh("domstate", name).stdout.strip() == "running"
     finally:
         virsh("destroy", name, check=False)

@@ -1,7 +1,7 @@
 """The transfer-manager (TM_MAD) actions: each takes oned's arguments and does its work on the FUSE mount.
 
 oned passes TM actions positional arguments only (`host:path`, ids, sizes), and stdin only to the
-migrate and monitor actions. Each action lives in the module named for what it handles, imported
+migrate, backup and monitor actions. Each action lives in the module named for what it handles, imported
 only when it runs, so that cheap actions (mv, premigrate) do not pay for pyone, lxml or `sh`.
 `<action>.ssh` names are the mixed mode with an ssh system datastore.
 """
@@ -22,6 +22,7 @@ MODULES = {
     "snap_create": "snapshots", "snap_create_live": "snapshots", "snap_delete": "snapshots",
     "snap_revert": "snapshots",
     "monitor": "monitor",
+    "prebackup": "backup", "prebackup_live": "backup", "postbackup": "backup", "postbackup_live": "backup",
     "clone.ssh": "mixed", "ln.ssh": "mixed", "mvds.ssh": "mixed", "cpds.ssh": "mixed", "delete.ssh": "mixed",
     "resize.ssh": "mixed",
 }

@@ -1,0 +1,248 @@
+"""TM `prebackup`, `postbackup` and their `_live` forms: OpenNebula's native VM backups (`onevm backup`)
+of VMs on a gluster system datastore.
+
+`prebackup` leaves in `<VM_DIR>/backup/` (`$BACKUP_BASE_PATH/<vmid>/backup/` where that is set, as the
+backup datastore's `backup` action reads it) what that action uploads, laid out as OpenNebula's own
+file drivers leave it: `disk.<id>.0`, a standalone qcow2 copy of each disk it names, and `vm.xml`,
+the VM document in base64. `postbackup` removes the folder.
+
+- Powered off: each disk is converted through the FUSE mount.
+- Running: libvirt's push-mode backup (`virsh backup-begin`) has QEMU copy each disk, read through
+  libgfapi from the point in time the job starts, while the guest goes on writing: no overlay to
+  commit back afterwards. BACKUP_CONFIG/FS_FREEZE (AGENT: fsfreeze through the guest agent;
+  SUSPEND: pause) holds the guest only until the job has started.
+
+Full backups only: MODE=INCREMENT is refused before anything is written.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import os
+import secrets
+import shutil
+import time
+from typing import Iterator
+
+from lxml import etree
+
+from .. import log, qemu
+from ..errors import DriverError, RequestError
+from ..request import decode_base64_xml, parse_xml
+from ..volume import MountedPath, require_some_mount
+from . import TmCall
+from .live import virsh
+
+USAGE = "host:VM_DIR DISK_IDS DEPLOY_ID BACKUP_JOB_ID VMID DSID"
+POLL_SECONDS = 0.5
+
+
+def _vm_document(call: TmCall, vmid: int) -> tuple[bytes, etree._Element]:
+    """The VM document oned writes on stdin (plain XML; base64 is taken too), raw and parsed."""
+    payload = call.stdin.read().strip()
+    if not payload:
+        raise RequestError("Expected the VM document on stdin")
+    if payload.startswith(b"<"):
+        raw = payload
+    else:
+        raw = etree.tostring(decode_base64_xml(payload, "VM document"))
+    vm = parse_xml(raw, "VM document")
+    if vm.tag != "VM" or vm.findtext("ID", "").strip() != str(vmid):
+        raise RequestError(f"The document on stdin is not that of VM {vmid}")
+    return raw, vm
+
+
+def _disk_ids(text: str) -> list[int]:
+    ids = [part for part in text.split(":") if part]
+    if not ids or not all(part.isascii() and part.isdigit() for part in ids):
+        raise RequestError(f"Expected disk ids separated by ':', got {text!r}")
+    return [int(part) for part in ids]
+
+
+def _check_mode(vm: etree._Element) -> None:
+    mode = vm.findtext("BACKUPS/BACKUP_CONFIG/MODE", "").strip().upper()
+    if mode not in ("", "FULL"):
+        raise DriverError(f"The gluster system datastore takes FULL backups only, not {mode}: "
+                          "set MODE=FULL in the VM's backup configuration")
+
+
+def backup_dir(vm_dir: str, vmid: int) -> str:
+    """Where the backup datastore's `backup` action takes the files from."""
+    base = os.environ.get("BACKUP_BASE_PATH")
+    return os.path.join(base, str(vmid), "backup") if base else os.path.join(vm_dir, "backup")
+
+
+def _fresh_dir(path: str) -> None:
+    """An empty backup folder: what a failed backup left there goes first."""
+    shutil.rmtree(path, ignore_errors=True)
+    os.makedirs(path)
+
+
+def _write_vm_xml(folder: str, raw: bytes) -> None:
+    temp = os.path.join(folder, f".vm.xml.{secrets.token_hex(4)}")
+    with open(temp, "wb") as f:
+        f.write(base64.encodebytes(raw))
+        f.flush()
+        os.fsync(f.fileno())
+    os.rename(temp, os.path.join(folder, "vm.xml"))
+
+
+def _disks(vm: etree._Element, ids: list[int]) -> Iterator[tuple[int, etree._Element]]:
+    found = {}
+    for disk in vm.iterfind("TEMPLATE/DISK"):
+        disk_id = disk.findtext("DISK_ID", "").strip()
+        if disk_id.isdigit():
+            found[int(disk_id)] = disk
+    for disk_id in ids:
+        if disk_id not in found:
+            raise DriverError(f"VM {vm.findtext('ID')} has no disk {disk_id} to back up")
+        yield disk_id, found[disk_id]
+
+
+def _format(disk: etree._Element) -> str:
+    """The format libvirt was told for the disk, which its file has."""
+    return (disk.findtext("DRIVER") or disk.findtext("FORMAT") or "raw").strip().lower()
+
+
+def _prepare(call: TmCall) -> tuple[MountedPath, str, list[tuple[int, etree._Element]], etree._Element]:
+    """Check the whole request, then leave an empty backup folder holding vm.xml."""
+    call.expect(6, USAGE)
+    vmid = call.number(4, "VM id")
+    ids = _disk_ids(call.args[1])
+    raw, vm = _vm_document(call, vmid)
+    _check_mode(vm)
+    disks = list(_disks(vm, ids))
+    vm_dir = require_some_mount(call.path(0).path)
+    folder = backup_dir(vm_dir.path, vmid)
+    _fresh_dir(folder)
+    _write_vm_xml(folder, raw)
+    return vm_dir, folder, disks, vm
+
+
+@contextlib.contextmanager
+def _or_nothing(folder: str) -> Iterator[None]:
+    """A backup that fails leaves no folder for the backup datastore to take."""
+    try:
+        yield
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+
+def prebackup(call: TmCall) -> None:
+    """Full backup of a powered-off VM: each disk converted into a standalone qcow2."""
+    vm_dir, folder, disks, _ = _prepare(call)
+    with _or_nothing(folder):
+        for disk_id, disk in disks:
+            src = os.path.join(vm_dir.path, f"disk.{disk_id}")
+            if not os.path.exists(src):
+                raise DriverError(f"Disk {disk_id} of VM {call.args[4]} is missing: {src}")
+            final = os.path.join(folder, f"disk.{disk_id}.0")
+            log.info(f"Copying disk {disk_id} into {final}")
+            qemu.convert(src, f"{final}.part", "qcow2", src_fmt=_format(disk))
+            os.rename(f"{final}.part", final)
+    return None
+
+
+def _job_state(host: str, domain: str, *flags: str) -> dict[str, str]:
+    out = virsh(host, "domjobinfo", domain, *flags, what=f"Reading the job of {domain}")
+    state = {}
+    for line in out.splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            state[key.strip()] = value.strip()
+    return state
+
+
+def _backup_xml(targets: dict[str, str], skipped: list[str]) -> bytes:
+    root = etree.Element("domainbackup", mode="push")
+    disks = etree.SubElement(root, "disks")
+    for dev, path in targets.items():
+        disk = etree.SubElement(disks, "disk", name=dev, backup="yes", type="file")
+        etree.SubElement(disk, "target", file=path)
+        etree.SubElement(disk, "driver", type="qcow2")
+    for dev in skipped:
+        etree.SubElement(disks, "disk", name=dev, backup="no")
+    return etree.tostring(root)
+
+
+def _freeze(host: str, domain: str, mode: str) -> None:
+    if mode == "AGENT":
+        virsh(host, "domfsfreeze", domain, what=f"Freezing the filesystems of {domain}")
+    elif mode == "SUSPEND":
+        virsh(host, "suspend", domain, what=f"Pausing {domain}")
+
+
+def _thaw(host: str, domain: str, mode: str) -> None:
+    if mode == "AGENT":
+        virsh(host, "domfsthaw", domain, what=f"Thawing the filesystems of {domain}")
+    elif mode == "SUSPEND":
+        virsh(host, "resume", domain, what=f"Resuming {domain}")
+
+
+def _wait_for_backup(host: str, domain: str) -> None:
+    while _job_state(host, domain).get("Job type", "None") != "None":
+        time.sleep(POLL_SECONDS)
+    done = _job_state(host, domain, "--completed")
+    if done.get("Job type") != "Completed":
+        reason = done.get("Error message") or done.get("Job type") or "no job recorded"
+        raise DriverError(f"The backup job of {domain} did not complete: {reason}")
+
+
+def prebackup_live(call: TmCall) -> None:
+    """Full backup of a running VM: QEMU copies each disk into a standalone qcow2 (libvirt push mode)."""
+    _, folder, disks, vm = _prepare(call)
+    with _or_nothing(folder):
+        _push_backup(call.path(0).host, call.args[2], folder, dict(disks), vm)
+    return None
+
+
+def _push_backup(host: str, domain: str, folder: str, wanted: dict[int, etree._Element],
+                 vm: etree._Element) -> None:
+    """Run libvirt's push-mode backup of the `wanted` disks into `disk.<id>.0` and wait for it."""
+    targets = {}
+    for disk_id, disk in wanted.items():
+        dev = disk.findtext("TARGET", "").strip()
+        if not dev:
+            raise DriverError(f"Disk {disk_id} of VM {vm.findtext('ID')} has no TARGET")
+        targets[dev] = os.path.join(folder, f"disk.{disk_id}.0")
+    others = [dev for dev in (d.findtext("TARGET", "").strip() for d in vm.iterfind("TEMPLATE/DISK"))
+              if dev and dev not in targets]
+    spec = os.path.join(folder, ".backup.xml")          # on the volume, where the host reads it too
+    with open(spec, "wb") as f:
+        f.write(_backup_xml({dev: f"{path}.part" for dev, path in targets.items()}, others))
+    freeze = vm.findtext("BACKUPS/BACKUP_CONFIG/FS_FREEZE", "NONE").strip().upper()
+    started = False
+    try:
+        _freeze(host, domain, freeze)
+        try:
+            log.info(f"Starting the backup of {', '.join(targets)} of {domain}")
+            virsh(host, "backup-begin", domain, "--backupxml", spec, what=f"Starting the backup of {domain}")
+            started = True
+        finally:
+            _thaw(host, domain, freeze)
+        _wait_for_backup(host, domain)
+        started = False
+    finally:
+        os.unlink(spec)
+        if started:          # failed or interrupted while QEMU copies: stop it before the folder goes
+            virsh(host, "domjobabort", domain, what=f"Stopping the backup of {domain}")
+    for path in targets.values():
+        os.rename(f"{path}.part", path)
+
+
+def postbackup(call: TmCall) -> None:
+    """Remove the backup folder once the backup datastore has taken it; already gone is fine."""
+    call.expect(6, USAGE)
+    vmid = call.number(4, "VM id")
+    vm_dir = require_some_mount(call.path(0).path)
+    folder = backup_dir(vm_dir.path, vmid)
+    shutil.rmtree(folder, ignore_errors=True)
+    if os.environ.get("BACKUP_BASE_PATH"):
+        shutil.rmtree(os.path.dirname(folder), ignore_errors=True)
+    log.info(f"Removed {folder}")
+    return None
+
+
+postbackup_live = postbackup
