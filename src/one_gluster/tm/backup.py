@@ -44,10 +44,10 @@ def _vm_document(call: TmCall, vmid: int) -> tuple[bytes, etree._Element]:
     if not payload:
         raise RequestError("Expected the VM document on stdin")
     if payload.startswith(b"<"):
-        raw = payload
+        raw, vm = payload, parse_xml(payload, "VM document")
     else:
-        raw = etree.tostring(decode_base64_xml(payload, "VM document"))
-    vm = parse_xml(raw, "VM document")
+        vm = decode_base64_xml(payload, "VM document")
+        raw = etree.tostring(vm)
     if vm.tag != "VM" or vm.findtext("ID", "").strip() != str(vmid):
         raise RequestError(f"The document on stdin is not that of VM {vmid}")
     return raw, vm
@@ -245,4 +245,4 @@ def postbackup(call: TmCall) -> None:
     return None
 
 
-postbackup_live = postbackup
+postbackup_live = postbackup     # a push-mode backup leaves nothing on the running VM to undo
