@@ -20,18 +20,19 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
-import secrets
 import shutil
 import time
 from typing import Iterator
 
 from lxml import etree
 
-from .. import log, qemu
+from .. import files, log, qemu
 from ..errors import DriverError, RequestError
 from ..request import decode_base64_xml, parse_xml
 from ..volume import MountedPath, require_some_mount
-from . import TmCall
+from ..template import Template
+from . import TmCall, live
+from .layout import Disk
 from .live import virsh
 
 USAGE = "host:VM_DIR DISK_IDS DEPLOY_ID BACKUP_JOB_ID VMID DSID"
@@ -80,39 +81,33 @@ def _fresh_dir(path: str) -> None:
 
 
 def _write_vm_xml(folder: str, raw: bytes) -> None:
-    temp = os.path.join(folder, f".vm.xml.{secrets.token_hex(4)}")
-    with open(temp, "wb") as f:
-        f.write(base64.encodebytes(raw))
-        f.flush()
-        os.fsync(f.fileno())
-    os.rename(temp, os.path.join(folder, "vm.xml"))
+    with files.Staging(os.path.join(folder, "vm.xml")) as staging:
+        temp = staging.temp()
+        with open(temp, "xb") as f:
+            f.write(base64.encodebytes(raw))
+        staging.commit(temp)
 
 
-def _disks(vm: etree._Element, ids: list[int]) -> Iterator[tuple[int, etree._Element]]:
+def _disks(vm: etree._Element, vmid: int, ids: list[int]) -> list[Disk]:
     found = {}
-    for disk in vm.iterfind("TEMPLATE/DISK"):
-        disk_id = disk.findtext("DISK_ID", "").strip()
-        if disk_id.isdigit():
-            found[int(disk_id)] = disk
-    for disk_id in ids:
-        if disk_id not in found:
-            raise DriverError(f"VM {vm.findtext('ID')} has no disk {disk_id} to back up")
-        yield disk_id, found[disk_id]
+    for node in vm.iterfind("TEMPLATE/DISK"):
+        template = Template.from_element(node)
+        if template.get("DISK_ID").isdigit():
+            found[int(template.get("DISK_ID"))] = template
+    missing = [disk_id for disk_id in ids if disk_id not in found]
+    if missing:
+        raise DriverError(f"VM {vmid} has no disk {missing[0]} to back up")
+    return [Disk(vmid, disk_id, found[disk_id]) for disk_id in ids]
 
 
-def _format(disk: etree._Element) -> str:
-    """The format libvirt was told for the disk, which its file has."""
-    return (disk.findtext("DRIVER") or disk.findtext("FORMAT") or "raw").strip().lower()
-
-
-def _prepare(call: TmCall) -> tuple[MountedPath, str, list[tuple[int, etree._Element]], etree._Element]:
+def _prepare(call: TmCall) -> tuple[MountedPath, str, list[Disk], etree._Element]:
     """Check the whole request, then leave an empty backup folder holding vm.xml."""
     call.expect(6, USAGE)
     vmid = call.number(4, "VM id")
     ids = _disk_ids(call.args[1])
     raw, vm = _vm_document(call, vmid)
     _check_mode(vm)
-    disks = list(_disks(vm, ids))
+    disks = _disks(vm, vmid, ids)
     vm_dir = require_some_mount(call.path(0).path)
     folder = backup_dir(vm_dir.path, vmid)
     _fresh_dir(folder)
@@ -134,14 +129,16 @@ def prebackup(call: TmCall) -> None:
     """Full backup of a powered-off VM: each disk converted into a standalone qcow2."""
     vm_dir, folder, disks, _ = _prepare(call)
     with _or_nothing(folder):
-        for disk_id, disk in disks:
-            src = os.path.join(vm_dir.path, f"disk.{disk_id}")
+        for disk in disks:
+            src = os.path.join(vm_dir.path, f"disk.{disk.disk_id}")
             if not os.path.exists(src):
-                raise DriverError(f"Disk {disk_id} of VM {call.args[4]} is missing: {src}")
-            final = os.path.join(folder, f"disk.{disk_id}.0")
-            log.info(f"Copying disk {disk_id} into {final}")
-            qemu.convert(src, f"{final}.part", "qcow2", src_fmt=_format(disk))
-            os.rename(f"{final}.part", final)
+                raise DriverError(f"Disk {disk.disk_id} of VM {disk.vmid} is missing: {src}")
+            final = os.path.join(folder, f"disk.{disk.disk_id}.0")
+            log.info(f"Copying disk {disk.disk_id} into {final}")
+            with files.Staging(final) as staging:
+                temp = staging.temp()
+                qemu.convert(src, temp, "qcow2", src_fmt=disk.format)
+                staging.commit(temp)
     return None
 
 
@@ -167,20 +164,6 @@ def _backup_xml(targets: dict[str, str], skipped: list[str]) -> bytes:
     return etree.tostring(root)
 
 
-def _freeze(host: str, domain: str, mode: str) -> None:
-    if mode == "AGENT":
-        virsh(host, "domfsfreeze", domain, what=f"Freezing the filesystems of {domain}")
-    elif mode == "SUSPEND":
-        virsh(host, "suspend", domain, what=f"Pausing {domain}")
-
-
-def _thaw(host: str, domain: str, mode: str) -> None:
-    if mode == "AGENT":
-        virsh(host, "domfsthaw", domain, what=f"Thawing the filesystems of {domain}")
-    elif mode == "SUSPEND":
-        virsh(host, "resume", domain, what=f"Resuming {domain}")
-
-
 def _wait_for_backup(host: str, domain: str) -> None:
     while _job_state(host, domain).get("Job type", "None") != "None":
         time.sleep(POLL_SECONDS)
@@ -194,42 +177,39 @@ def prebackup_live(call: TmCall) -> None:
     """Full backup of a running VM: QEMU copies each disk into a standalone qcow2 (libvirt push mode)."""
     _, folder, disks, vm = _prepare(call)
     with _or_nothing(folder):
-        _push_backup(call.path(0).host, call.args[2], folder, dict(disks), vm)
+        _push_backup(call.path(0).host, call.args[2], folder, disks, vm)
     return None
 
 
-def _push_backup(host: str, domain: str, folder: str, wanted: dict[int, etree._Element],
-                 vm: etree._Element) -> None:
-    """Run libvirt's push-mode backup of the `wanted` disks into `disk.<id>.0` and wait for it."""
-    targets = {}
-    for disk_id, disk in wanted.items():
-        dev = disk.findtext("TARGET", "").strip()
-        if not dev:
-            raise DriverError(f"Disk {disk_id} of VM {vm.findtext('ID')} has no TARGET")
-        targets[dev] = os.path.join(folder, f"disk.{disk_id}.0")
-    others = [dev for dev in (d.findtext("TARGET", "").strip() for d in vm.iterfind("TEMPLATE/DISK"))
-              if dev and dev not in targets]
-    spec = os.path.join(folder, ".backup.xml")          # on the volume, where the host reads it too
-    with open(spec, "wb") as f:
-        f.write(_backup_xml({dev: f"{path}.part" for dev, path in targets.items()}, others))
-    freeze = vm.findtext("BACKUPS/BACKUP_CONFIG/FS_FREEZE", "NONE").strip().upper()
-    started = False
-    try:
-        _freeze(host, domain, freeze)
-        try:
-            log.info(f"Starting the backup of {', '.join(targets)} of {domain}")
-            virsh(host, "backup-begin", domain, "--backupxml", spec, what=f"Starting the backup of {domain}")
-            started = True
-        finally:
-            _thaw(host, domain, freeze)
-        _wait_for_backup(host, domain)
+def _push_backup(host: str, domain: str, folder: str, disks: list[Disk], vm: etree._Element) -> None:
+    """Run libvirt's push-mode backup of `disks` into `disk.<id>.0` and wait for it."""
+    with contextlib.ExitStack() as stack:
+        targets = {}                                       # target device: (its staging, the file QEMU writes)
+        for disk in disks:
+            dev = disk.template.get("TARGET")
+            if not dev:
+                raise DriverError(f"Disk {disk.disk_id} of VM {disk.vmid} has no TARGET")
+            staging = stack.enter_context(files.Staging(os.path.join(folder, f"disk.{disk.disk_id}.0")))
+            targets[dev] = (staging, staging.temp())
+        others = [dev.strip() for dev in vm.xpath("TEMPLATE/DISK/TARGET/text()") if dev.strip() not in targets]
+        spec = os.path.join(folder, ".backup.xml")      # on the volume, where the host reads it too
+        with open(spec, "wb") as f:
+            f.write(_backup_xml({dev: temp for dev, (_, temp) in targets.items()}, others))
+        freeze = vm.findtext("BACKUPS/BACKUP_CONFIG/FS_FREEZE", "NONE").strip().upper()
         started = False
-    finally:
-        os.unlink(spec)
-        if started:          # failed or interrupted while QEMU copies: stop it before the folder goes
-            virsh(host, "domjobabort", domain, what=f"Stopping the backup of {domain}")
-    for path in targets.values():
-        os.rename(f"{path}.part", path)
+        try:
+            with live.quiesced(host, domain, freeze):
+                log.info(f"Starting the backup of {', '.join(targets)} of {domain}")
+                virsh(host, "backup-begin", domain, "--backupxml", spec, what=f"Starting the backup of {domain}")
+                started = True
+            _wait_for_backup(host, domain)
+            started = False
+        finally:
+            os.unlink(spec)
+            if started:      # failed or interrupted while QEMU copies: stop it before its files go
+                virsh(host, "domjobabort", domain, what=f"Stopping the backup of {domain}")
+        for staging, temp in targets.values():
+            staging.commit(temp)
 
 
 def postbackup(call: TmCall) -> None:

@@ -1,5 +1,6 @@
 """Disk operations on a running VM, through the host's libvirt: internal qcow2 snapshots taken and
-removed by QEMU itself (QMP `blockdev-snapshot-internal-sync`), and pausing a guest around a copy."""
+removed by QEMU itself (QMP `blockdev-snapshot-internal-sync`), and pausing or freezing a guest around
+a copy or a backup's start."""
 
 from __future__ import annotations
 
@@ -80,11 +81,31 @@ def live_snapshot(host: str, vm: Vm, disk: Disk) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def paused(host: str, vm: Vm) -> Iterator[None]:
-    """The guest suspended (no writes) for a copy of a raw disk, resumed whatever happens."""
-    domain = _domain(vm)
+def _suspended(host: str, domain: str) -> Iterator[None]:
     virsh(host, "suspend", domain, what=f"Suspending {domain}")
     try:
         yield
     finally:
         virsh(host, "resume", domain, what=f"Resuming {domain}")
+
+
+def paused(host: str, vm: Vm) -> contextlib.AbstractContextManager[None]:
+    """The guest suspended (no writes) for a copy of a raw disk, resumed whatever happens."""
+    return _suspended(host, _domain(vm))
+
+
+@contextlib.contextmanager
+def quiesced(host: str, domain: str, fs_freeze: str) -> Iterator[None]:
+    """The guest held as BACKUP_CONFIG/FS_FREEZE asks, released whatever happens: AGENT freezes its
+    filesystems through the guest agent, SUSPEND pauses it, anything else holds nothing."""
+    if fs_freeze == "SUSPEND":
+        with _suspended(host, domain):
+            yield
+    elif fs_freeze == "AGENT":
+        virsh(host, "domfsfreeze", domain, what=f"Freezing the filesystems of {domain}")
+        try:
+            yield
+        finally:
+            virsh(host, "domfsthaw", domain, what=f"Thawing the filesystems of {domain}")
+    else:
+        yield
