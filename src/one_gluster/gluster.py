@@ -9,7 +9,7 @@ from lxml import etree
 
 from .commands import run
 from .errors import DriverError
-from .request import parse_xml
+from .xmldoc import parse_xml
 
 GLUSTER = "gluster"
 

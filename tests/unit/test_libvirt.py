@@ -9,7 +9,7 @@ import pytest
 from lxml import etree
 
 from one_gluster.libvirt import disk_element, disk_name, uri
-from one_gluster.request import parse_xml
+from one_gluster.xmldoc import parse_xml
 from one_gluster.volume import Server, parse_servers
 
 

@@ -11,7 +11,8 @@ from lxml import etree
 from one_gluster import onedsim
 from one_gluster.request import read_ds_request
 from one_gluster.errors import RequestError
-from one_gluster.request import DsRequest, decode_base64_xml, parse_xml
+from one_gluster.request import DsRequest
+from one_gluster.xmldoc import decode_base64_xml, parse_xml
 
 
 def load(fixtures, name: str) -> DsRequest:

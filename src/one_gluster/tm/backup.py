@@ -28,7 +28,7 @@ from lxml import etree
 
 from .. import files, log, qemu
 from ..errors import DriverError, RequestError
-from ..request import decode_base64_xml, parse_xml
+from ..xmldoc import decode_base64_xml, parse_xml
 from ..volume import MountedPath, require_some_mount
 from ..template import Template
 from . import TmCall, live

@@ -13,7 +13,7 @@ from .. import libvirt
 from ..errors import DriverError
 from ..hosts import run_on
 from ..opennebula import Vm
-from ..request import parse_xml
+from ..xmldoc import parse_xml
 from ..volume import MountedPath
 from .layout import Disk
 

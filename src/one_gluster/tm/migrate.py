@@ -19,7 +19,7 @@ USAGE = "SRC_HOST DST_HOST VM_DIR VMID DSID [CALLING_TM]"
 
 def _other_tms(payload: bytes, own: str) -> list[str]:
     """The TM_MADs of the VM's disks other than ours, from the base64 VM document."""
-    from ..request import decode_base64_xml
+    from ..xmldoc import decode_base64_xml
 
     vm = decode_base64_xml(payload, "VM document")
     names = {text.strip() for text in vm.xpath("/VM/TEMPLATE/DISK/TM_MAD/text()")}
