@@ -10,7 +10,7 @@ from lxml import etree
 
 from .errors import RequestError
 
-# No entities, no DTD, no network, no huge trees: the request is data, never instructions.
+# No entities, no DTD, no network, no huge trees: a document is data, never instructions.
 _PARSER = etree.XMLParser(
     resolve_entities=False,
     no_network=True,
