@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Iterable, Optional
 
 from . import driver
 from .errors import DriverError
@@ -69,6 +69,11 @@ class Vm:
         return self.lcm_state in LIVE_STATES
 
 
+def disks_by_id(disks: Iterable[Template]) -> dict[int, Template]:
+    """A VM's DISK templates by DISK_ID; one without a numeric DISK_ID is left out."""
+    return {int(disk.get("DISK_ID")): disk for disk in disks if disk.get("DISK_ID").isdigit()}
+
+
 def _as_list(value: Any) -> list[Any]:
     if value is None:
         return []
@@ -101,11 +106,7 @@ class Client:
 
     def vm(self, vmid: int) -> Vm:
         doc = self._call(f"VM {vmid}", self._server.vm.info, vmid)
-        disks = {}
-        for disk in _as_list((doc.TEMPLATE or {}).get("DISK")):
-            template = Template.from_mapping(disk)
-            if template.get("DISK_ID").isdigit():
-                disks[int(template.get("DISK_ID"))] = template
+        disks = disks_by_id(Template.from_mapping(disk) for disk in _as_list((doc.TEMPLATE or {}).get("DISK")))
         return Vm(id=int(doc.ID), lcm_state=int(doc.LCM_STATE), deploy_id=doc.DEPLOY_ID or "", disks=disks)
 
     def datastore_template(self, dsid: int) -> Template:

@@ -24,14 +24,19 @@ def vm_document(tm, vmid: int, **backup_config: str) -> bytes:
 
 
 def backup_vm(tm, ds, sources_dir, vm_ids) -> int:
-    """A powered-off VM with a qcow2 clone (written to since) and a persistent raw disk."""
+    """A powered-off VM with a qcow2 clone (written to since), a persistent raw disk and a standalone
+    qcow2 copy (which the backup copies byte for byte; the others it converts)."""
     image, _ = imported(ds, sources_dir, "bk-os", "qcow2")
     data, _ = imported(ds, sources_dir, "bk-data", "raw")
     vmid = next(vm_ids)
     deploy(tm, vmid, gluster_disk(0, image, "qcow2", target="vda"),
-           gluster_disk(1, data, "raw", clone=False, target="vdb"), lcm_state=70)    # BACKUP_POWEROFF
+           gluster_disk(1, data, "raw", clone=False, target="vdb"),
+           gluster_disk(2, image, "qcow2", target="vdc", extra={"QCOW2_STANDALONE": "YES"}),
+           lcm_state=70)                                                                   # BACKUP_POWEROFF
     tm.ok("clone", f"vm:{image}", tm.disk(vmid, 0), vmid, 101)
     tm.ok("ln", f"vm:{data}", tm.disk(vmid, 1), vmid, 101)
+    tm.ok("clone", f"vm:{image}", tm.disk(vmid, 2), vmid, 101)
+    qemu_io(str(tm.real(vmid, 2)), f"write -P 0x5c {4 * MiB} {MiB}")
     qemu_io(str(tm.real(vmid, 0)), f"write -P 0x6b {8 * MiB} {MiB}")
     return vmid
 
@@ -40,22 +45,22 @@ def test_backup_of_a_powered_off_vm(tm, ds, sources_dir, vm_ids):
     vmid = backup_vm(tm, ds, sources_dir, vm_ids)
     vm_dir = tm.real(vmid)
     doc = vm_document(tm, vmid, MODE="FULL")
-    args = (f"{tm.host}:{tm.location}/100/{vmid}", "0:1", f"one-{vmid}", "-", vmid, 100)
+    args = (f"{tm.host}:{tm.location}/100/{vmid}", "0:1:2", f"one-{vmid}", "-", vmid, 100)
     tm.ok("prebackup", *args, stdin=doc)
 
     folder = vm_dir / "backup"
-    assert sorted(os.listdir(folder)) == ["disk.0.0", "disk.1.0", "vm.xml"]
+    assert sorted(os.listdir(folder)) == ["disk.0.0", "disk.1.0", "disk.2.0", "vm.xml"]
     assert base64.b64decode((folder / "vm.xml").read_bytes()) == doc
-    for disk_id in (0, 1):
+    for disk_id in (0, 1, 2):
         info = qemu_img("info", "--output=json", str(folder / f"disk.{disk_id}.0"))
         assert '"format": "qcow2"' in info and "backing-filename" not in info
-        fmt = "qcow2" if disk_id == 0 else "raw"      # the clone with what the VM wrote; the image in place
+        fmt = "raw" if disk_id == 1 else "qcow2"      # the image in place; the clones with what the VM wrote
         assert "Images are identical" in qemu_img("compare", "-F", fmt, str(folder / f"disk.{disk_id}.0"),
                                                   str(vm_dir / f"disk.{disk_id}"))
 
     tm.ok("postbackup", *args, stdin=doc)
     assert not folder.exists()
-    assert sorted(os.listdir(vm_dir)) == ["disk.0", "disk.1"]
+    assert sorted(os.listdir(vm_dir)) == ["disk.0", "disk.1", "disk.2"]
 
 
 def test_backup_to_backup_base_path(tm, ds, sources_dir, vm_ids, tmp_path):

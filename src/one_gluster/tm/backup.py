@@ -6,7 +6,8 @@ backup datastore's `backup` action reads it) what that action uploads, laid out 
 file drivers leave it: `disk.<id>.0`, a standalone qcow2 copy of each disk it names, and `vm.xml`,
 the VM document in base64. `postbackup` removes the folder.
 
-- Powered off: each disk is converted through the FUSE mount.
+- Powered off: each disk is copied through the FUSE mount by `qemu.standalone_copy`: a byte copy of a
+  self-contained qcow2, a conversion of anything else.
 - Running: libvirt's push-mode backup (`virsh backup-begin`) has QEMU copy each disk, read through
   libgfapi from the point in time the job starts, while the guest goes on writing: no overlay to
   commit back afterwards. BACKUP_CONFIG/FS_FREEZE (AGENT: fsfreeze through the guest agent;
@@ -28,6 +29,7 @@ from lxml import etree
 
 from .. import files, log, qemu
 from ..errors import DriverError, RequestError
+from ..opennebula import disks_by_id
 from ..xmldoc import decode_base64_xml, parse_xml
 from ..volume import MountedPath, require_some_mount
 from ..template import Template
@@ -89,11 +91,7 @@ def _write_vm_xml(folder: str, raw: bytes) -> None:
 
 
 def _disks(vm: etree._Element, vmid: int, ids: list[int]) -> list[Disk]:
-    found = {}
-    for node in vm.iterfind("TEMPLATE/DISK"):
-        template = Template.from_element(node)
-        if template.get("DISK_ID").isdigit():
-            found[int(template.get("DISK_ID"))] = template
+    found = disks_by_id(Template.from_element(node) for node in vm.iterfind("TEMPLATE/DISK"))
     missing = [disk_id for disk_id in ids if disk_id not in found]
     if missing:
         raise DriverError(f"VM {vmid} has no disk {missing[0]} to back up")
@@ -126,7 +124,7 @@ def _or_nothing(folder: str) -> Iterator[None]:
 
 
 def prebackup(call: TmCall) -> None:
-    """Full backup of a powered-off VM: each disk converted into a standalone qcow2."""
+    """Full backup of a powered-off VM: each disk copied into a standalone qcow2."""
     vm_dir, folder, disks, _ = _prepare(call)
     with _or_nothing(folder):
         for disk in disks:
@@ -137,7 +135,7 @@ def prebackup(call: TmCall) -> None:
             log.info(f"Copying disk {disk.disk_id} into {final}")
             with files.Staging(final) as staging:
                 temp = staging.temp()
-                qemu.convert(src, temp, "qcow2", src_fmt=disk.format)
+                qemu.standalone_copy(src, temp, "qcow2", disk.format)
                 staging.commit(temp)
     return None
 
