@@ -7,6 +7,7 @@ stdin, documents with the fields and order of the captured fixtures, built by `o
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -131,6 +132,23 @@ def qemu_img(*args: str) -> str:
 def qemu_io(path: str, command: str, fmt: str = "qcow2") -> str:
     done = subprocess.run(["qemu-io", "-f", fmt, "-c", command, path], capture_output=True, text=True)
     return done.stdout + done.stderr
+
+
+def held_extents(path: Path) -> list[tuple[int, int]]:
+    """(start, length) of each extent the image itself holds, not its backing file (qemu-img map)."""
+    return [(e["start"], e["length"]) for e in json.loads(qemu_img("map", "--output=json", str(path)))
+            if e["present"] and e["depth"] == 0]
+
+
+def restored(archive: Path, work: Path, disk_id: int, last: int) -> Path:
+    """The disk as a restore rebuilds it from the backup files kept in `archive`: each increment
+    rebased onto the one before, down to the full backup."""
+    work.mkdir()
+    for n in range(last + 1):
+        shutil.copy(archive / f"disk.{disk_id}.{n}", work)
+        if n:
+            qemu_img("rebase", "-u", "-F", "qcow2", "-b", f"disk.{disk_id}.{n - 1}", str(work / f"disk.{disk_id}.{n}"))
+    return work / f"disk.{disk_id}.{last}"
 
 
 def make_raw(path: Path, size: int, data: dict[int, bytes]) -> Path:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from . import driver
 from .errors import CommandError, DriverError
@@ -26,6 +27,23 @@ def pipe(producer: Sequence[str], consumer: Sequence[str], what: str) -> None:
         sh.Command(consumer[0])(*consumer[1:], _in=source, _tty_out=False, _truncate_exc=False, _env=_ENV)
         source.wait()                  # the producer's own failure, once the consumer took all it gave
     _guarded(what, (*producer, "|", *consumer), call)
+
+
+@contextlib.contextmanager
+def background(program: str, *args: str, what: str) -> Iterator[Callable[[], bool]]:
+    """`program args` running while the block runs, then stopped (TERM); yields a test of whether it
+    still runs. A failure to start is reported like `run`'s."""
+    process = _guarded(what, (program, *args), lambda sh: sh.Command(program)(
+        *args, _bg=True, _bg_exc=False, _truncate_exc=False, _env=_ENV))
+    try:
+        yield process.is_alive
+    finally:
+        if process.is_alive():
+            process.terminate()
+        try:
+            process.wait()
+        except Exception:               # its exit status after TERM, or a failure the block reported
+            pass
 
 
 def _guarded(what: str, argv: Sequence[str], call: Callable[[Any], Any]) -> Any:

@@ -12,7 +12,7 @@ import json
 import os
 from typing import Any, Optional
 
-from . import files
+from . import files, log
 from .commands import run
 from .errors import DriverError
 
@@ -147,10 +147,40 @@ def snapshot_names(path: str) -> list[str]:
 
 
 def snapshot(path: str, op: str, name: str) -> None:
-    """`op` is -c (create), -a (apply) or -d (delete) of internal snapshot `name`."""
+    """`op` is -c (create), -a (apply) or -d (delete) of internal snapshot `name`.
+
+    Applying one first removes the image's dirty bitmaps: QEMU refuses to revert an image that has
+    them, and they could no longer tell what changed since their checkpoint. The disk's next
+    incremental backup then fails until a new chain starts with a full one."""
     verb = {"-c": "Creating", "-a": "Reverting to", "-d": "Deleting"}[op]
+    if op == "-a":
+        for bitmap in bitmaps(path):
+            log.info(f"Removing changed-block bitmap {bitmap} of {path}: its next backup must be a full one")
+            remove_bitmap(path, bitmap)
     run(QEMU_IMG, "snapshot", "-q", op, name, path, what=f"{verb} snapshot {name}")
     _finish(path, "qcow2")
+
+
+def detach(path: str) -> None:
+    """Drop qcow2 image `path`'s backing file without touching its clusters (`rebase -u`): what it
+    does not hold then reads as zeros, as an increment of a backup chain is kept."""
+    run(QEMU_IMG, "rebase", "-q", "-u", "-b", "", "-f", "qcow2", path, what=f"Detaching {path} from its backing file")
+    _finish(path, "qcow2")
+
+
+def bitmaps(path: str) -> list[str]:
+    """Names of the persistent dirty bitmaps (changed-block tracking) stored in qcow2 image `path`."""
+    specific = (info(path, "qcow2").get("format-specific") or {}).get("data") or {}
+    return [bitmap.get("name", "") for bitmap in specific.get("bitmaps", [])]
+
+
+def add_bitmap(path: str, name: str) -> None:
+    """Start tracking the clusters written to `path` from now on, in persistent bitmap `name`."""
+    run(QEMU_IMG, "bitmap", "--add", "-f", "qcow2", path, name, what=f"Adding bitmap {name} to {path}")
+
+
+def remove_bitmap(path: str, name: str) -> None:
+    run(QEMU_IMG, "bitmap", "--remove", "-f", "qcow2", path, name, what=f"Removing bitmap {name} of {path}")
 
 
 def _finish(path: str, fmt: str) -> None:

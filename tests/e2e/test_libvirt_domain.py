@@ -128,7 +128,7 @@ def test_libvirt_runs_the_gluster_disks(libvirtd, tm, ds, sources_dir, vm_ids):
         deploy(tm, vmid, *disks, lcm_state=26, deploy_id=name)            # HOTPLUG_SAVEAS
         saved = f"{ds.base_path}/{'12' * 16}"
         tm.ok("cpds", tm.disk(vmid, 0), saved, -1, vmid, 101)
-        assert open(saved, "rb").read(2) != b"" and "backing-filename" not in qemu_img("info", saved)
+        assert open(saved, "rb").read(2) != b"" and "backing-filename" not in qemu_img("info", "--output=json", saved)
         assert running_snapshots(name, "virtio-disk0") == ["one-snap-0"]  # its temporary snapshot is gone
         deploy(tm, vmid, *disks, lcm_state=59, deploy_id=name)            # DISK_SNAPSHOT_DELETE
         tm.ok("snap_create_live", tm.disk(vmid, 0), 1, vmid, 101)
@@ -150,7 +150,7 @@ def test_libvirt_runs_the_gluster_disks(libvirtd, tm, ds, sources_dir, vm_ids):
         assert sorted(os.listdir(folder)) == ["disk.0.0", "disk.1.0", "vm.xml"]
         for disk_id in (0, 1):
             backup = str(folder / f"disk.{disk_id}.0")
-            assert "backing-filename" not in qemu_img("info", "-U", backup)
+            assert "backing-filename" not in qemu_img("info", "--output=json", "-U", backup)
             assert "Images are identical" in qemu_img("compare", "-U", backup, str(tm.real(vmid, disk_id)))
         assert virsh("domjobinfo", name).stdout.split(":")[1].split()[0] == "None"
         tm.ok("postbackup_live", *args, stdin=doc)

@@ -28,7 +28,7 @@ def test_ssh_system_datastore_round_trip(tm, ds, image, tmp_path, vm_ids):
     tm.ok("clone.ssh", f"vm:{image}", f"127.0.0.1:{disk0}", vmid, 101)
     tm.ok("ln.ssh", f"vm:{image}", f"127.0.0.1:{disk1}", vmid, 101)
     assert json.loads(qemu_img("info", "--output=json", str(disk0)))["virtual-size"] == 48 << 20
-    assert "backing-filename" not in qemu_img("info", str(disk0))             # standalone on the host
+    assert "backing-filename" not in qemu_img("info", "--output=json", str(disk0))   # standalone on the host
     assert qemu_img("compare", str(disk1), os.path.realpath(image)).startswith("Images are identical")
     assert "wrote" in qemu_io(str(disk1), "write -P 0x77 0 64k")
     tm.ok("resize.ssh", f"127.0.0.1:{disk0}", 64, vmid, 101)

@@ -13,7 +13,13 @@ the VM document in base64. `postbackup` removes the folder.
   commit back afterwards. BACKUP_CONFIG/FS_FREEZE (AGENT: fsfreeze through the guest agent;
   SUSPEND: pause) holds the guest only until the job has started.
 
-Full backups only: MODE=INCREMENT is refused before anything is written.
+MODE=INCREMENT (changed-block tracking, OpenNebula's CBT mode) keeps, as OpenNebula's qcow2 driver
+does, a persistent dirty bitmap `one-<vmid>-<n>` in each qcow2 disk from backup `n` on: the first
+backup of a chain is a full one, each next one (`disk.<id>.<n>`) holds only the clusters written since
+the previous one, which `increments` copies. That is done for powered-off VMs; a running VM's
+incremental backup is refused, as are raw disks (they cannot keep a bitmap) and INCREMENT_MODE=SNAPSHOT,
+whose overlays would move the active layer away from the name that libgfapi opens: each before
+anything is written.
 """
 
 from __future__ import annotations
@@ -23,11 +29,11 @@ import contextlib
 import os
 import shutil
 import time
-from typing import Iterator
+from typing import Iterator, NamedTuple, Optional
 
 from lxml import etree
 
-from .. import files, log, qemu
+from .. import files, increments, log, qemu
 from ..errors import DriverError, RequestError
 from ..opennebula import disks_by_id
 from ..xmldoc import decode_base64_xml, parse_xml
@@ -63,11 +69,38 @@ def _disk_ids(text: str) -> list[int]:
     return [int(part) for part in ids]
 
 
-def _check_mode(vm: etree._Element) -> None:
-    mode = vm.findtext("BACKUPS/BACKUP_CONFIG/MODE", "").strip().upper()
-    if mode not in ("", "FULL"):
-        raise DriverError(f"The gluster system datastore takes FULL backups only, not {mode}: "
-                          "set MODE=FULL in the VM's backup configuration")
+class Chain(NamedTuple):
+    """Where this backup stands in the VM's chain, from BACKUP_CONFIG as OpenNebula's drivers read it."""
+
+    increment: int                   # n: the files are disk.<id>.<n>
+    parent: Optional[str]            # the checkpoint changes are counted from; None: a full backup
+    checkpoint: Optional[str]        # the checkpoint this backup starts; None in FULL mode
+
+
+def _chain(vm: etree._Element, vmid: int) -> Chain:
+    config = vm.find("BACKUPS/BACKUP_CONFIG")
+    text = (lambda name: (config.findtext(name) or "").strip() if config is not None else "")
+    mode = text("MODE").upper()
+    if mode in ("", "FULL"):
+        return Chain(0, None, None)
+    if mode != "INCREMENT":
+        raise RequestError(f"Unknown backup MODE {mode!r}: use FULL or INCREMENT")
+    if text("INCREMENT_MODE").upper() not in ("", "CBT"):
+        raise DriverError(f"The gluster system datastore keeps incremental backups with INCREMENT_MODE=CBT, "
+                          f"not {text('INCREMENT_MODE')}: its overlays would move the disk away from the name "
+                          "QEMU opens")
+    last = text("LAST_INCREMENT_ID") or "-1"
+    if not last.lstrip("-").isdigit() or int(last) < -1:
+        raise RequestError(f"Expected a number in BACKUP_CONFIG/LAST_INCREMENT_ID, got {last!r}")
+    parent = increments.checkpoint_name(vmid, int(last)) if int(last) >= 0 else None
+    return Chain(int(last) + 1, parent, increments.checkpoint_name(vmid, int(last) + 1))
+
+
+def _check_formats(disks: list[Disk], chain: Chain) -> None:
+    for disk in disks if chain.checkpoint else ():
+        if disk.format != "qcow2":
+            raise DriverError(f"Disk {disk.disk_id} of VM {disk.vmid} is {disk.format}: incremental backups track "
+                              "changes in qcow2 disks only; use MODE=FULL for this VM")
 
 
 def backup_dir(vm_dir: str, vmid: int) -> str:
@@ -98,19 +131,39 @@ def _disks(vm: etree._Element, vmid: int, ids: list[int]) -> list[Disk]:
     return [Disk(vmid, disk_id, found[disk_id]) for disk_id in ids]
 
 
-def _prepare(call: TmCall) -> tuple[MountedPath, str, list[Disk], etree._Element]:
-    """Check the whole request, then leave an empty backup folder holding vm.xml."""
+class Backup(NamedTuple):
+    """A checked request, with its empty backup folder holding vm.xml."""
+
+    vm_dir: MountedPath
+    folder: str
+    disks: list[Disk]
+    vm: etree._Element
+    chain: Chain
+
+    def target(self, disk: Disk) -> str:
+        return os.path.join(self.folder, f"disk.{disk.disk_id}.{self.chain.increment}")
+
+    def source(self, disk: Disk) -> str:
+        return os.path.join(self.vm_dir.path, f"disk.{disk.disk_id}")
+
+
+def _prepare(call: TmCall, running: bool = False) -> Backup:
+    """Check the whole request (`running`: of a running VM), then leave an empty backup folder holding vm.xml."""
     call.expect(6, USAGE)
     vmid = call.number(4, "VM id")
     ids = _disk_ids(call.args[1])
     raw, vm = _vm_document(call, vmid)
-    _check_mode(vm)
+    chain = _chain(vm, vmid)
+    if running and chain.checkpoint:
+        raise DriverError("The gluster system datastore takes incremental backups of powered-off VMs only: "
+                          "power the VM off, or set MODE=FULL in its backup configuration")
     disks = _disks(vm, vmid, ids)
+    _check_formats(disks, chain)
     vm_dir = require_some_mount(call.path(0).path)
     folder = backup_dir(vm_dir.path, vmid)
     _fresh_dir(folder)
     _write_vm_xml(folder, raw)
-    return vm_dir, folder, disks, vm
+    return Backup(vm_dir, folder, disks, vm, chain)
 
 
 @contextlib.contextmanager
@@ -124,19 +177,31 @@ def _or_nothing(folder: str) -> Iterator[None]:
 
 
 def prebackup(call: TmCall) -> None:
-    """Full backup of a powered-off VM: each disk copied into a standalone qcow2."""
-    vm_dir, folder, disks, _ = _prepare(call)
-    with _or_nothing(folder):
-        for disk in disks:
-            src = os.path.join(vm_dir.path, f"disk.{disk.disk_id}")
+    """Backup of a powered-off VM: each disk copied into a standalone qcow2, or, in a chain of increments,
+    the clusters written since the last backup."""
+    backup = _prepare(call)
+    chain = backup.chain
+    with _or_nothing(backup.folder):
+        for disk in backup.disks:
+            src = backup.source(disk)
             if not os.path.exists(src):
                 raise DriverError(f"Disk {disk.disk_id} of VM {disk.vmid} is missing: {src}")
-            final = os.path.join(folder, f"disk.{disk.disk_id}.0")
-            log.info(f"Copying disk {disk.disk_id} into {final}")
-            with files.Staging(final) as staging:
+            if chain.parent and chain.parent not in qemu.bitmaps(src):
+                raise increments.broken_chain(f"Disk {disk.disk_id} of VM {disk.vmid}", chain.parent)
+        for disk in backup.disks:
+            src = backup.source(disk)
+            log.info(f"Copying disk {disk.disk_id} into {backup.target(disk)}"
+                     + (f" (changes since {chain.parent})" if chain.parent else ""))
+            with files.Staging(backup.target(disk)) as staging:
                 temp = staging.temp()
-                qemu.standalone_copy(src, temp, "qcow2", disk.format)
+                if chain.parent:
+                    increments.copy_changes(src, chain.parent, temp)
+                else:
+                    qemu.standalone_copy(src, temp, "qcow2", disk.format)
                 staging.commit(temp)
+        if chain.checkpoint:
+            for disk in backup.disks:
+                increments.restart_tracking(backup.source(disk), disk.vmid, chain.parent or "", chain.checkpoint)
     return None
 
 
@@ -173,27 +238,36 @@ def _wait_for_backup(host: str, domain: str) -> None:
 
 def prebackup_live(call: TmCall) -> None:
     """Full backup of a running VM: QEMU copies each disk into a standalone qcow2 (libvirt push mode)."""
-    _, folder, disks, vm = _prepare(call)
-    with _or_nothing(folder):
-        _push_backup(call.path(0).host, call.args[2], folder, disks, vm)
+    backup = _prepare(call, running=True)
+    with _or_nothing(backup.folder):
+        devices = {}                                       # target device: the disk backed up there
+        for disk in backup.disks:
+            if not disk.template.get("TARGET"):
+                raise DriverError(f"Disk {disk.disk_id} of VM {disk.vmid} has no TARGET")
+            devices[disk.template.get("TARGET")] = disk
+        others = [dev.strip() for dev in backup.vm.xpath("TEMPLATE/DISK/TARGET/text()") if dev.strip() not in devices]
+        _push_backup(call.path(0).host, call.args[2], backup, devices, others)
     return None
 
 
-def _push_backup(host: str, domain: str, folder: str, disks: list[Disk], vm: etree._Element) -> None:
-    """Run libvirt's push-mode backup of `disks` into `disk.<id>.0` and wait for it."""
+def _spec(folder: str, name: str, xml: bytes) -> str:
+    """`xml` in a file of the backup folder: on the volume, where the host's virsh reads it too."""
+    path = os.path.join(folder, name)
+    with open(path, "wb") as f:
+        f.write(xml)
+    return path
+
+
+def _push_backup(host: str, domain: str, backup: Backup, devices: dict[str, Disk], others: list[str]) -> None:
+    """Run libvirt's push-mode backup of the disks into `disk.<id>.0` and wait for it."""
     with contextlib.ExitStack() as stack:
         targets = {}                                       # target device: (its staging, the file QEMU writes)
-        for disk in disks:
-            dev = disk.template.get("TARGET")
-            if not dev:
-                raise DriverError(f"Disk {disk.disk_id} of VM {disk.vmid} has no TARGET")
-            staging = stack.enter_context(files.Staging(os.path.join(folder, f"disk.{disk.disk_id}.0")))
+        for dev, disk in devices.items():
+            staging = stack.enter_context(files.Staging(backup.target(disk)))
             targets[dev] = (staging, staging.temp())
-        others = [dev.strip() for dev in vm.xpath("TEMPLATE/DISK/TARGET/text()") if dev.strip() not in targets]
-        spec = os.path.join(folder, ".backup.xml")      # on the volume, where the host reads it too
-        with open(spec, "wb") as f:
-            f.write(_backup_xml({dev: temp for dev, (_, temp) in targets.items()}, others))
-        freeze = vm.findtext("BACKUPS/BACKUP_CONFIG/FS_FREEZE", "NONE").strip().upper()
+        spec = _spec(backup.folder, ".backup.xml",
+                     _backup_xml({dev: temp for dev, (_, temp) in targets.items()}, others))
+        freeze = backup.vm.findtext("BACKUPS/BACKUP_CONFIG/FS_FREEZE", "NONE").strip().upper()
         started = False
         try:
             with live.quiesced(host, domain, freeze):
