@@ -187,7 +187,9 @@ def prebackup(call: TmCall) -> None:
             if not os.path.exists(src):
                 raise DriverError(f"Disk {disk.disk_id} of VM {disk.vmid} is missing: {src}")
             if chain.parent and chain.parent not in qemu.bitmaps(src):
-                raise increments.broken_chain(f"Disk {disk.disk_id} of VM {disk.vmid}", chain.parent)
+                raise DriverError(f"Disk {disk.disk_id} of VM {disk.vmid} no longer tracks changes since checkpoint "
+                                  f"{chain.parent} (a snapshot was reverted, or the disk replaced): start a new "
+                                  "backup chain with onevm backup --reset")
         for disk in backup.disks:
             src = backup.source(disk)
             log.info(f"Copying disk {disk.disk_id} into {backup.target(disk)}"
@@ -240,33 +242,24 @@ def prebackup_live(call: TmCall) -> None:
     """Full backup of a running VM: QEMU copies each disk into a standalone qcow2 (libvirt push mode)."""
     backup = _prepare(call, running=True)
     with _or_nothing(backup.folder):
-        devices = {}                                       # target device: the disk backed up there
-        for disk in backup.disks:
-            if not disk.template.get("TARGET"):
-                raise DriverError(f"Disk {disk.disk_id} of VM {disk.vmid} has no TARGET")
-            devices[disk.template.get("TARGET")] = disk
-        others = [dev.strip() for dev in backup.vm.xpath("TEMPLATE/DISK/TARGET/text()") if dev.strip() not in devices]
-        _push_backup(call.path(0).host, call.args[2], backup, devices, others)
+        _push_backup(call.path(0).host, call.args[2], backup)
     return None
 
 
-def _spec(folder: str, name: str, xml: bytes) -> str:
-    """`xml` in a file of the backup folder: on the volume, where the host's virsh reads it too."""
-    path = os.path.join(folder, name)
-    with open(path, "wb") as f:
-        f.write(xml)
-    return path
-
-
-def _push_backup(host: str, domain: str, backup: Backup, devices: dict[str, Disk], others: list[str]) -> None:
+def _push_backup(host: str, domain: str, backup: Backup) -> None:
     """Run libvirt's push-mode backup of the disks into `disk.<id>.0` and wait for it."""
     with contextlib.ExitStack() as stack:
         targets = {}                                       # target device: (its staging, the file QEMU writes)
-        for dev, disk in devices.items():
+        for disk in backup.disks:
+            dev = disk.template.get("TARGET")
+            if not dev:
+                raise DriverError(f"Disk {disk.disk_id} of VM {disk.vmid} has no TARGET")
             staging = stack.enter_context(files.Staging(backup.target(disk)))
             targets[dev] = (staging, staging.temp())
-        spec = _spec(backup.folder, ".backup.xml",
-                     _backup_xml({dev: temp for dev, (_, temp) in targets.items()}, others))
+        others = [dev.strip() for dev in backup.vm.xpath("TEMPLATE/DISK/TARGET/text()") if dev.strip() not in targets]
+        spec = os.path.join(backup.folder, ".backup.xml")      # on the volume, where the host reads it too
+        with open(spec, "wb") as f:
+            f.write(_backup_xml({dev: temp for dev, (_, temp) in targets.items()}, others))
         freeze = backup.vm.findtext("BACKUPS/BACKUP_CONFIG/FS_FREEZE", "NONE").strip().upper()
         started = False
         try:
