@@ -140,6 +140,12 @@ def held_extents(path: Path) -> list[tuple[int, int]]:
             if e["present"] and e["depth"] == 0]
 
 
+def bitmaps(path: Path) -> list[str]:
+    """The names of the persistent dirty bitmaps a qcow2 image holds."""
+    info = json.loads(qemu_img("info", "--output=json", "-U", str(path)))
+    return sorted(b["name"] for b in info["format-specific"]["data"].get("bitmaps", []))
+
+
 def restored(archive: Path, work: Path, disk_id: int, last: int) -> Path:
     """The disk as a restore rebuilds it from the backup files kept in `archive`: each increment
     rebased onto the one before, down to the full backup."""

@@ -38,6 +38,12 @@ def is_checkpoint_of(name: str, vmid: int) -> bool:
     return name.startswith(prefix) and name[len(prefix):].isdigit()
 
 
+def broken_chain(disk: str, parent: str) -> DriverError:
+    """The refusal of an increment whose parent checkpoint `disk` (as messages name it) no longer has."""
+    return DriverError(f"{disk} no longer tracks changes since checkpoint {parent} (a snapshot was reverted, or "
+                       "the disk replaced): start a new backup chain with onevm backup --reset")
+
+
 def restart_tracking(disk: str, vmid: int, keep: str, new: str) -> None:
     """After a backup: VM `vmid`'s bitmaps on `disk` are `keep` (the parent, for a retry of this
     increment; none when empty) and a new one, `new`, from now on."""

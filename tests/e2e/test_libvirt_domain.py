@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from conftest import HOST, VOLUME, deploy, gluster_disk, imported, make_raw, qemu_img
+from conftest import (HOST, VOLUME, bitmaps, deploy, gluster_disk, held_extents, imported, make_raw, qemu_img, qemu_io,
+                      restored)
 
 MiB = 1 << 20
 URI = "qemu:///system"
@@ -51,6 +52,10 @@ def libvirtd():
     yield
     for daemon in reversed(started):
         subprocess.run(["pkill", "-x", daemon], check=False)
+        deadline = time.monotonic() + 30      # gone before the next session looks for a running one
+        while subprocess.run(["pgrep", "-x", daemon], capture_output=True).returncode == 0:
+            assert time.monotonic() < deadline, f"{daemon} did not stop"
+            time.sleep(0.2)
 
 
 def disk_xml(*args: str) -> etree._Element:
@@ -82,6 +87,41 @@ def running_snapshots(domain: str, device: str) -> list[str]:
         if device in block.get("qdev", "").split("/"):
             return [s["name"] for s in block["inserted"]["image"].get("snapshots", [])]
     raise AssertionError(f"{domain} has no disk {device}")
+
+
+def settles_to(image: Path, disk: Path, within: float = 10) -> bool:
+    """Whether `disk`, read through the FUSE mount, is `qemu-img compare`-identical to `image` once
+    the mount has caught up with what QEMU wrote through libgfapi: the bytes reach the brick some ms
+    after QEMU's flush, and the mount's view of the file's size lags up to ~2 s behind (gluster's
+    md-cache and the kernel's attribute cache, 1 s each), measured on this machine."""
+    deadline = time.monotonic() + within
+    while True:
+        done = subprocess.run(["qemu-img", "compare", "-U", "-T", "none", str(image), str(disk)],
+                              capture_output=True, text=True)
+        if "Images are identical" in done.stdout:
+            return True
+        if time.monotonic() > deadline:
+            print(done.stdout, done.stderr)
+            return False
+        time.sleep(0.5)
+
+
+def increment(doc: bytes, last: int) -> bytes:
+    """The VM document of the backup after number `last` of a chain of increments (-1: its first)."""
+    vm = etree.fromstring(doc)
+    config = vm.find("BACKUPS/BACKUP_CONFIG")
+    etree.SubElement(config, "MODE").text = "INCREMENT"
+    etree.SubElement(config, "LAST_INCREMENT_ID").text = str(last)
+    return etree.tostring(vm)
+
+
+def node_bitmaps(domain: str, device: str) -> list[dict]:
+    """The dirty bitmaps QEMU keeps for a disk (by its qdev id)."""
+    blocks = json.loads(virsh("qemu-monitor-command", domain, '{"execute": "query-block"}').stdout)["return"]
+    node = next(b["inserted"]["node-name"] for b in blocks if device in b.get("qdev", "").split("/"))
+    nodes = json.loads(virsh("qemu-monitor-command", domain,
+                             '{"execute": "query-named-block-nodes", "arguments": {"flat": true}}').stdout)["return"]
+    return next(n.get("dirty-bitmaps", []) for n in nodes if n["node-name"] == node)
 
 
 @pytest.mark.gfapi
@@ -156,9 +196,53 @@ def test_libvirt_runs_the_gluster_disks(libvirtd, tm, ds, sources_dir, vm_ids):
         tm.ok("postbackup_live", *args, stdin=doc)
         assert not folder.exists()
         assert virsh("domstate", name).stdout.strip() == "running"
+
+        # a chain of live increments: QEMU copies only what the guest wrote since the last checkpoint
+        archive = work / "archive"
+        archive.mkdir()
+        writes = {1: (1 * MiB, 64 << 10), 2: (2 * MiB, 128 << 10)}        # inside the 4 MiB disks
+        for n in range(3):
+            if n == 2:       # libvirt forgets its checkpoints (a transient domain started again): their bitmaps stay
+                virsh("checkpoint-delete", name, f"one-{vmid}-0", "--metadata")
+                virsh("checkpoint-delete", name, f"one-{vmid}-1", "--metadata")
+            for device in ("virtio-disk0", "virtio-disk1") if n else ():
+                offset, length = writes[n]
+                for command in (f"write -P 0x7{n} {offset} {length}", "flush"):   # as the guest writes: through
+                    virsh("qemu-monitor-command", name, "--hmp",                      # its disk device, then flushed
+                          f'qemu-io -d /machine/peripheral/{device}/virtio-backend "{command}"')
+            tm.ok("prebackup_live", *args, stdin=increment(doc, n - 1))
+            for disk_id in (0, 1):
+                made = folder / f"disk.{disk_id}.{n}"
+                assert "backing-filename" not in qemu_img("info", "--output=json", "-U", str(made))
+                if n:
+                    assert held_extents(made) == [writes[n]]
+                shutil.copy(made, archive)
+                whole = restored(archive, work / f"restore-{disk_id}-{n}", disk_id, n)
+                assert settles_to(whole, tm.real(vmid, disk_id))
+            assert virsh("checkpoint-list", name, "--name").stdout.split() == [
+                f"one-{vmid}-{m}" for m in sorted({max(n - 1, 0), n})]
+            tm.ok("postbackup_live", *args, stdin=increment(doc, n - 1))
+        assert sorted(bitmap["name"] for bitmap in node_bitmaps(name, "virtio-disk0")) == [
+            f"one-{vmid}-1", f"one-{vmid}-2"]          # the forgotten checkpoint's stray bitmap was removed
+        refused = tm.call("prebackup_live", *args, stdin=increment(doc, 5))   # a parent the disks never had
+        assert refused.returncode != 0 and "onevm backup --reset" in refused.stderr, refused.stderr
+        assert not folder.exists()
+        assert virsh("checkpoint-list", name, "--name").stdout.split() == [f"one-{vmid}-1", f"one-{vmid}-2"]
+
+        # powered off, the chain goes on from the bitmaps QEMU stored in the disks as it stopped
+        virsh("destroy", name)
+        qemu_io(str(tm.real(vmid, 0)), "write -P 0x73 3145728 65536")
+        tm.ok("prebackup", *args, stdin=increment(doc, 2))
+        for disk_id, written in ((0, [(3 * MiB, 64 << 10)]), (1, [])):
+            made = folder / f"disk.{disk_id}.3"
+            assert held_extents(made) == written
+            shutil.copy(made, archive)
+            assert settles_to(restored(archive, work / f"restore-{disk_id}-3", disk_id, 3), tm.real(vmid, disk_id))
+            assert bitmaps(tm.real(vmid, disk_id)) == [f"one-{vmid}-2", f"one-{vmid}-3"]
+        tm.ok("postbackup", *args, stdin=increment(doc, 2))
     finally:
         virsh("destroy", name, check=False)
-        virsh("undefine", name, check=False)
+        virsh("undefine", name, "--checkpoints-metadata", check=False)
         shutil.rmtree(work, ignore_errors=True)
     assert snapshots(clone) == ["one-snap-1"]          # what QEMU wrote through libgfapi, seen on FUSE
     raw_saved = sources_dir / "saved.raw"

@@ -7,15 +7,13 @@ stacks them, the disk as it is."""
 from __future__ import annotations
 
 import base64
-import json
 import os
 import shutil
-from pathlib import Path
 
 from lxml import etree
 
 from one_gluster import onedsim
-from conftest import deploy, gluster_disk, held_extents, imported, qemu_img, qemu_io, restored
+from conftest import bitmaps, deploy, gluster_disk, held_extents, imported, qemu_img, qemu_io, restored
 
 MiB = 1 << 20
 
@@ -79,11 +77,6 @@ def test_backup_to_backup_base_path(tm, ds, sources_dir, vm_ids, tmp_path):
     assert not (tmp_path / str(vmid)).exists()
 
 
-def bitmaps(path: Path) -> list[str]:
-    info = json.loads(qemu_img("info", "--output=json", "-U", str(path)))
-    return sorted(b["name"] for b in info["format-specific"]["data"].get("bitmaps", []))
-
-
 def test_incremental_backups_of_a_powered_off_vm(tm, ds, sources_dir, vm_ids, tmp_path):
     vmid = backup_vm(tm, ds, sources_dir, vm_ids)
     vm_dir, folder, archive = tm.real(vmid), tm.real(vmid) / "backup", tmp_path / "archive"
@@ -135,7 +128,7 @@ def test_refused_backups_leave_nothing(tm, ds, sources_dir, vm_ids):
         (("0", base64.b64encode(etree.tostring(onedsim.vm(vmid + 1, [])))), f"not that of VM {vmid}"),
     ]
     cases = [(("prebackup", *case), message) for case, message in cases]
-    cases.append((("prebackup_live", "0", vm_document(tm, vmid, MODE="INCREMENT")), "powered-off VMs only"))
+    cases.append((("prebackup_live", "0:1", vm_document(tm, vmid, MODE="INCREMENT")), "Disk 1 of VM"))  # before libvirt
     for (action, disk_ids, stdin), message in cases:
         done = tm.call(action, vm_dir, disk_ids, f"one-{vmid}", "-", vmid, 100, stdin=stdin)
         assert done.returncode != 0 and message in done.stderr, done.stderr

@@ -16,10 +16,10 @@ the VM document in base64. `postbackup` removes the folder.
 MODE=INCREMENT (changed-block tracking, OpenNebula's CBT mode) keeps, as OpenNebula's qcow2 driver
 does, a persistent dirty bitmap `one-<vmid>-<n>` in each qcow2 disk from backup `n` on: the first
 backup of a chain is a full one, each next one (`disk.<id>.<n>`) holds only the clusters written since
-the previous one, which `increments` copies. That is done for powered-off VMs; a running VM's
-incremental backup is refused, as are raw disks (they cannot keep a bitmap) and INCREMENT_MODE=SNAPSHOT,
-whose overlays would move the active layer away from the name that libgfapi opens: each before
-anything is written.
+the previous one. Powered off, `increments` copies them; running, libvirt's push-mode backup does, with
+a libvirt checkpoint of that name (`checkpoints`). Raw disks cannot keep a bitmap: such a backup is
+refused before anything is written, as is INCREMENT_MODE=SNAPSHOT, whose overlays would move the
+active layer away from the name that libgfapi opens.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from ..opennebula import disks_by_id
 from ..xmldoc import decode_base64_xml, parse_xml
 from ..volume import MountedPath, require_some_mount
 from ..template import Template
-from . import TmCall, live
+from . import TmCall, checkpoints, live
 from .layout import Disk
 from .live import virsh
 
@@ -147,16 +147,13 @@ class Backup(NamedTuple):
         return os.path.join(self.vm_dir.path, f"disk.{disk.disk_id}")
 
 
-def _prepare(call: TmCall, running: bool = False) -> Backup:
-    """Check the whole request (`running`: of a running VM), then leave an empty backup folder holding vm.xml."""
+def _prepare(call: TmCall) -> Backup:
+    """Check the whole request, then leave an empty backup folder holding vm.xml."""
     call.expect(6, USAGE)
     vmid = call.number(4, "VM id")
     ids = _disk_ids(call.args[1])
     raw, vm = _vm_document(call, vmid)
     chain = _chain(vm, vmid)
-    if running and chain.checkpoint:
-        raise DriverError("The gluster system datastore takes incremental backups of powered-off VMs only: "
-                          "power the VM off, or set MODE=FULL in its backup configuration")
     disks = _disks(vm, vmid, ids)
     _check_formats(disks, chain)
     vm_dir = require_some_mount(call.path(0).path)
@@ -187,9 +184,7 @@ def prebackup(call: TmCall) -> None:
             if not os.path.exists(src):
                 raise DriverError(f"Disk {disk.disk_id} of VM {disk.vmid} is missing: {src}")
             if chain.parent and chain.parent not in qemu.bitmaps(src):
-                raise DriverError(f"Disk {disk.disk_id} of VM {disk.vmid} no longer tracks changes since checkpoint "
-                                  f"{chain.parent} (a snapshot was reverted, or the disk replaced): start a new "
-                                  "backup chain with onevm backup --reset")
+                raise increments.broken_chain(f"Disk {disk.disk_id} of VM {disk.vmid}", chain.parent)
         for disk in backup.disks:
             src = backup.source(disk)
             log.info(f"Copying disk {disk.disk_id} into {backup.target(disk)}"
@@ -217,8 +212,10 @@ def _job_state(host: str, domain: str, *flags: str) -> dict[str, str]:
     return state
 
 
-def _backup_xml(targets: dict[str, str], skipped: list[str]) -> bytes:
+def _backup_xml(targets: dict[str, str], skipped: list[str], parent: Optional[str]) -> bytes:
     root = etree.Element("domainbackup", mode="push")
+    if parent:
+        etree.SubElement(root, "incremental").text = parent
     disks = etree.SubElement(root, "disks")
     for dev, path in targets.items():
         disk = etree.SubElement(disks, "disk", name=dev, backup="yes", type="file")
@@ -239,15 +236,18 @@ def _wait_for_backup(host: str, domain: str) -> None:
 
 
 def prebackup_live(call: TmCall) -> None:
-    """Full backup of a running VM: QEMU copies each disk into a standalone qcow2 (libvirt push mode)."""
-    backup = _prepare(call, running=True)
+    """Backup of a running VM: QEMU copies each disk, or in a chain of increments the clusters written
+    since the last backup, into a standalone qcow2 (libvirt push mode)."""
+    backup = _prepare(call)
     with _or_nothing(backup.folder):
         _push_backup(call.path(0).host, call.args[2], backup)
     return None
 
 
 def _push_backup(host: str, domain: str, backup: Backup) -> None:
-    """Run libvirt's push-mode backup of the disks into `disk.<id>.0` and wait for it."""
+    """Run libvirt's push-mode backup of the disks into `disk.<id>.<n>`, starting the chain's next
+    checkpoint with it, and wait for it."""
+    chain = backup.chain
     with contextlib.ExitStack() as stack:
         targets = {}                                       # target device: (its staging, the file QEMU writes)
         for disk in backup.disks:
@@ -257,23 +257,29 @@ def _push_backup(host: str, domain: str, backup: Backup) -> None:
             staging = stack.enter_context(files.Staging(backup.target(disk)))
             targets[dev] = (staging, staging.temp())
         others = [dev.strip() for dev in backup.vm.xpath("TEMPLATE/DISK/TARGET/text()") if dev.strip() not in targets]
-        spec = os.path.join(backup.folder, ".backup.xml")      # on the volume, where the host reads it too
-        with open(spec, "wb") as f:
-            f.write(_backup_xml({dev: temp for dev, (_, temp) in targets.items()}, others))
+        if chain.checkpoint:
+            checkpoints.keep_only(host, domain, backup.disks, others, chain.parent, backup.folder)
+        spec = _backup_xml({dev: temp for dev, (_, temp) in targets.items()}, others, chain.parent)
+        options = ["--backupxml", stack.enter_context(live.xml_file(backup.folder, ".backup.xml", spec))]
+        if chain.checkpoint:
+            spec = checkpoints.checkpoint_xml(chain.checkpoint, targets, others)
+            options += ["--checkpointxml", stack.enter_context(live.xml_file(backup.folder, ".checkpoint.xml", spec))]
         freeze = backup.vm.findtext("BACKUPS/BACKUP_CONFIG/FS_FREEZE", "NONE").strip().upper()
         started = False
         try:
             with live.quiesced(host, domain, freeze):
-                log.info(f"Starting the backup of {', '.join(targets)} of {domain}")
-                virsh(host, "backup-begin", domain, "--backupxml", spec, what=f"Starting the backup of {domain}")
+                log.info(f"Starting the backup of {', '.join(targets)} of {domain}"
+                         + (f" (changes since {chain.parent})" if chain.parent else ""))
+                virsh(host, "backup-begin", domain, *options, what=f"Starting the backup of {domain}")
                 started = True
             _wait_for_backup(host, domain)
             started = False
         finally:
-            os.unlink(spec)
             if started:      # failed or interrupted while QEMU copies: stop it before its files go
                 virsh(host, "domjobabort", domain, what=f"Stopping the backup of {domain}")
         for staging, temp in targets.values():
+            if chain.parent:         # libvirt made each increment over its disk: kept, it holds only the changes
+                qemu.detach(temp)
             staging.commit(temp)
 
 

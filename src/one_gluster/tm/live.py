@@ -1,11 +1,12 @@
 """Disk operations on a running VM, through the host's libvirt: internal qcow2 snapshots taken and
-removed by QEMU itself (QMP `blockdev-snapshot-internal-sync`), and pausing or freezing a guest around
-a copy or a backup's start."""
+removed by QEMU itself (QMP `blockdev-snapshot-internal-sync`), its dirty bitmaps, and pausing or
+freezing a guest around a copy or a backup's start."""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import secrets
 from typing import Any, Iterator
 
@@ -22,6 +23,19 @@ LIBVIRT_URI = "qemu:///system"
 
 def virsh(host: str, *args: str, what: str = "") -> str:
     return run_on(host, "virsh", "-c", LIBVIRT_URI, *args, what=what)
+
+
+@contextlib.contextmanager
+def xml_file(folder: str, name: str, xml: bytes) -> Iterator[str]:
+    """`xml` in the file `name` of `folder`, on the volume where the host's virsh reads it too, for as
+    long as the block runs."""
+    path = os.path.join(folder, name)
+    with open(path, "wb") as f:
+        f.write(xml)
+    try:
+        yield path
+    finally:
+        os.unlink(path)
 
 
 def _qmp(host: str, domain: str, command: str, **arguments: Any) -> Any:
@@ -49,6 +63,19 @@ def _node(host: str, domain: str, disk: Disk) -> str:
         if alias in device.get("qdev", "").split("/") and device.get("inserted"):
             return device["inserted"]["node-name"]
     raise DriverError(f"QEMU of {domain} has no block device for disk {target} ({alias})")
+
+
+def bitmaps(host: str, domain: str, disk: Disk) -> list[str]:
+    """Names of the dirty bitmaps QEMU keeps for the disk (those loaded from the image, and those made since)."""
+    node = _node(host, domain, disk)
+    for found in _qmp(host, domain, "query-named-block-nodes", flat=True):
+        if found.get("node-name") == node:
+            return [bitmap.get("name", "") for bitmap in found.get("dirty-bitmaps", [])]
+    raise DriverError(f"QEMU of {domain} has no block node {node}")
+
+
+def remove_bitmap(host: str, domain: str, disk: Disk, name: str) -> None:
+    _qmp(host, domain, "block-dirty-bitmap-remove", node=_node(host, domain, disk), name=name)
 
 
 def gfapi_uri(mounted: MountedPath, disk: Disk) -> str:
