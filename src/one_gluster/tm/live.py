@@ -52,8 +52,9 @@ def _domain(vm: Vm) -> str:
     return vm.deploy_id
 
 
-def _node(host: str, domain: str, disk: Disk) -> str:
-    """The QEMU block node of the disk: libvirt's alias for its target, then QEMU's node for that device."""
+def _inserted(host: str, domain: str, disk: Disk) -> dict[str, Any]:
+    """What QEMU says of the disk's image (QMP query-block): libvirt's alias for its target, then
+    QEMU's block device of that alias."""
     target = disk.template.get("TARGET")
     root = parse_xml(virsh(host, "dumpxml", domain, what=f"Reading domain {domain}").encode(), "domain XML")
     alias = root.xpath("string(devices/disk[target/@dev=$t]/alias/@name)", t=target)
@@ -61,8 +62,21 @@ def _node(host: str, domain: str, disk: Disk) -> str:
         raise DriverError(f"Domain {domain} has no disk with target {target!r}")
     for device in _qmp(host, domain, "query-block"):
         if alias in device.get("qdev", "").split("/") and device.get("inserted"):
-            return device["inserted"]["node-name"]
+            return device["inserted"]
     raise DriverError(f"QEMU of {domain} has no block device for disk {target} ({alias})")
+
+
+def _node(host: str, domain: str, disk: Disk) -> str:
+    """The QEMU block node of the disk."""
+    return _inserted(host, domain, disk)["node-name"]
+
+
+def snapshot_names(host: str, vm: Vm, disk: Disk) -> list[str]:
+    """The internal snapshots of a running VM's qcow2 disk, as its QEMU sees them: the mount's view of
+    a file that QEMU writes through libgfapi lags behind by up to ~2 s (gluster's md-cache and the
+    kernel's attribute and page caches)."""
+    image = _inserted(host, _domain(vm), disk).get("image", {})
+    return [snapshot.get("name", "") for snapshot in image.get("snapshots", [])]
 
 
 def bitmaps(host: str, domain: str, disk: Disk) -> list[str]:

@@ -38,8 +38,10 @@ def _target(call: TmCall) -> tuple[str, int, Vm, Disk, str]:
     return dst.host, snap_id, vm, disk, path
 
 
-def _has_tag(path: str, tag: str) -> bool:
-    return tag in qemu.snapshot_names(path)
+def _tags(path: str, live_host: str | None, vm: Vm, disk: Disk) -> list[str]:
+    """The internal snapshots of the qcow2 disk at `path`: as the VM's QEMU sees them when it runs on
+    `live_host`, else as the file says."""
+    return live.snapshot_names(live_host, vm, disk) if live_host is not None else qemu.snapshot_names(path)
 
 
 def snap_create(call: TmCall) -> None:
@@ -59,7 +61,7 @@ def snap_create_live(call: TmCall) -> None:
 def _create(live_host: str | None, snap_id: int, vm: Vm, disk: Disk, path: str) -> None:
     tag = qemu.snapshot_tag(snap_id)
     if disk.format == "qcow2":
-        if _has_tag(path, tag):
+        if tag in _tags(path, live_host, vm, disk):
             log.info(f"Snapshot {snap_id} of disk {disk.disk_id} already exists")
         elif live_host is not None:
             live.snapshot_create(live_host, vm, disk, tag)
@@ -77,10 +79,11 @@ def snap_delete(call: TmCall) -> None:
     host, snap_id, vm, disk, path = _target(call)
     tag = qemu.snapshot_tag(snap_id)
     if disk.format == "qcow2":
-        if not _has_tag(path, tag):
+        live_host = host if vm.lcm_state == LCM_DISK_SNAPSHOT_DELETE else None
+        if tag not in _tags(path, live_host, vm, disk):
             log.info(f"Snapshot {snap_id} of disk {disk.disk_id} was already gone")
-        elif vm.lcm_state == LCM_DISK_SNAPSHOT_DELETE:
-            live.snapshot_delete(host, vm, disk, tag)
+        elif live_host is not None:
+            live.snapshot_delete(live_host, vm, disk, tag)
         else:
             qemu.snapshot(path, "-d", tag)
     elif not files.remove_tree(files.snapshot_copy(path, snap_id)):
@@ -94,7 +97,7 @@ def snap_revert(call: TmCall) -> None:
     _, snap_id, vm, disk, path = _target(call)
     if disk.format == "qcow2":
         tag = qemu.snapshot_tag(snap_id)
-        if not _has_tag(path, tag):
+        if tag not in _tags(path, None, vm, disk):
             raise DriverError(f"Disk {disk.disk_id} of VM {vm.id} has no snapshot {snap_id}")
         qemu.snapshot(path, "-a", tag)
     else:
