@@ -1,6 +1,6 @@
-"""Disk operations on a running VM, through the host's libvirt: internal qcow2 snapshots taken and
-removed by QEMU itself (QMP `blockdev-snapshot-internal-sync`), its dirty bitmaps, and pausing or
-freezing a guest around a copy or a backup's start."""
+"""Disk operations on a running VM, through the host's libvirt: internal qcow2 snapshots taken, listed
+and removed by QEMU itself (QMP `blockdev-snapshot-internal-sync`), QEMU's dirty bitmaps, and pausing
+or freezing a guest around a copy or a backup's start."""
 
 from __future__ import annotations
 
