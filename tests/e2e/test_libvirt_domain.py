@@ -1,7 +1,8 @@
 """A real libvirtd runs a VM whose disks are the gluster network disks `one-gluster disk-xml` emits for
 a TM-made clone and a persistent disk; the guest's firmware boots from the clone through libgfapi.
-The live TM actions (snap_create_live, cpds of a running VM, snap_delete at DISK_SNAPSHOT_DELETE, and a
-live full backup with prebackup_live/postbackup_live) then act on that running VM through libvirt.
+The live TM actions (snap_create_live, cpds of a running VM, snap_delete at DISK_SNAPSHOT_DELETE, a
+live full backup and a chain of live incremental backups with prebackup_live/postbackup_live) then act
+on that running VM through libvirt; the chain goes on with prebackup once the VM is powered off.
 """
 
 from __future__ import annotations
