@@ -97,7 +97,7 @@ def snap_revert(call: TmCall) -> None:
     _, snap_id, vm, disk, path = _target(call)
     if disk.format == "qcow2":
         tag = qemu.snapshot_tag(snap_id)
-        if tag not in _tags(path, None, vm, disk):
+        if tag not in qemu.snapshot_names(path):
             raise DriverError(f"Disk {disk.disk_id} of VM {vm.id} has no snapshot {snap_id}")
         qemu.snapshot(path, "-a", tag)
     else:
