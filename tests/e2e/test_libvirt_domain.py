@@ -1,8 +1,9 @@
 """A real libvirtd runs a VM whose disks are the gluster network disks `one-gluster disk-xml` emits for
-a TM-made clone and a persistent disk; the guest's firmware boots from the clone through libgfapi.
-The live TM actions (snap_create_live, cpds of a running VM, snap_delete at DISK_SNAPSHOT_DELETE, a
-live full backup and a chain of live incremental backups with prebackup_live/postbackup_live) then act
-on that running VM through libvirt; the chain goes on with prebackup once the VM is powered off.
+a TM-made qcow2 clone, a persistent disk and a raw clone; the guest's firmware boots from the first
+through libgfapi. The live TM actions (snap_create_live, cpds of a running VM, snap_delete at
+DISK_SNAPSHOT_DELETE, a live full backup and a chain of live incremental backups with
+prebackup_live/postbackup_live) then act on that running VM through libvirt; the chain goes on with
+prebackup once the VM is powered off.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from conftest import (HOST, VOLUME, bitmaps, deploy, gluster_disk, held_extents, imported, make_raw, qemu_img, qemu_io,
-                      restored)
+from conftest import (HOST, VOLUME, allocated, bitmaps, deploy, gluster_disk, held_extents, imported, make_raw,
+                      qemu_img, qemu_io, restored)
 
 MiB = 1 << 20
 URI = "qemu:///system"
@@ -90,6 +91,13 @@ def running_snapshots(domain: str, device: str) -> list[str]:
     raise AssertionError(f"{domain} has no disk {device}")
 
 
+def guest_write(domain: str, device: str, offset: int, length: int, pattern: int) -> None:
+    """Write as the guest writes: through its disk device (the virtio backend), then flushed."""
+    for command in (f"write -P {pattern:#x} {offset} {length}", "flush"):
+        virsh("qemu-monitor-command", domain, "--hmp",
+              f'qemu-io -d /machine/peripheral/{device}/virtio-backend "{command}"')
+
+
 def settles_to(image: Path, disk: Path, within: float = 10) -> bool:
     """Whether `disk`, read through the FUSE mount, is `qemu-img compare`-identical to `image` once
     the mount has caught up with what QEMU wrote through libgfapi: the bytes reach the brick some ms
@@ -133,20 +141,25 @@ def test_libvirt_runs_the_gluster_disks(libvirtd, tm, ds, sources_dir, vm_ids):
     from one_gluster import onedsim
     base = ds.ok("cp", onedsim.image(0, path=str(qcow))).split()[0]
     persistent, _ = imported(ds, sources_dir, "virt-pers", "qcow2")
+    raw_image, _ = imported(ds, sources_dir, "virt-raw", "raw")
     vmid = next(vm_ids)
     name = f"one-{vmid}"
     disks = [gluster_disk(0, base, "qcow2", target="vda"),
-             gluster_disk(1, persistent, "qcow2", clone=False, target="vdb")]
+             gluster_disk(1, persistent, "qcow2", clone=False, target="vdb"),
+             gluster_disk(2, raw_image, "raw", target="vdc")]
     deploy(tm, vmid, *disks, lcm_state=1)
     tm.ok("clone", f"vm:{base}", tm.disk(vmid, 0), vmid, 101)
     tm.ok("ln", f"vm:{persistent}", tm.disk(vmid, 1), vmid, 101)
+    tm.ok("clone", f"vm:{raw_image}", tm.disk(vmid, 2), vmid, 101)
 
     work = Path(tempfile.mkdtemp(prefix="one-gluster-virt-"))
     work.chmod(0o755)                                    # QEMU runs as libvirt-qemu
     serial = work / "serial.log"
     xml = domain(name, [disk_xml("--volume", VOLUME, "--vmid", str(vmid), "--disk-id", "0", "--clone",
                                  "--target", "vda"),
-                        disk_xml("--volume", VOLUME, "--source", persistent, "--target", "vdb")], serial)
+                        disk_xml("--volume", VOLUME, "--source", persistent, "--target", "vdb"),
+                        disk_xml("--volume", VOLUME, "--vmid", str(vmid), "--disk-id", "2", "--clone",
+                                 "--format", "raw", "--target", "vdc")], serial)
     (work / "domain.xml").write_bytes(xml)
     try:
         assert subprocess.run(["virt-xml-validate", str(work / "domain.xml"), "domain"],
@@ -156,12 +169,17 @@ def test_libvirt_runs_the_gluster_disks(libvirtd, tm, ds, sources_dir, vm_ids):
         blk = virsh("domblklist", name).stdout.split()
         assert blk[blk.index("vda") + 1] == f"{VOLUME}/{vmid}/disk.0"
         assert blk[blk.index("vdb") + 1] == f"{VOLUME}/{os.path.basename(persistent)}"
+        assert blk[blk.index("vdc") + 1] == f"{VOLUME}/{vmid}/disk.2"
         deadline = time.monotonic() + 120
         while BANNER not in (serial.read_bytes() if serial.exists() else b""):
             assert time.monotonic() < deadline, "the guest never printed its banner"
             time.sleep(1)
 
         # live actions on the running VM, through libvirt
+        for parent in tm.real(vmid).parents:   # QEMU (libvirt-qemu) opens the files its jobs write by path: let
+            if parent == Path(tempfile.gettempdir()):   # it through pytest's 0700 directories above the mount
+                break
+            parent.chmod(parent.stat().st_mode | 0o001)
         clone = tm.real(vmid, 0)
         deploy(tm, vmid, *disks, lcm_state=57, deploy_id=name)            # DISK_SNAPSHOT
         tm.ok("snap_create_live", tm.disk(vmid, 0), 0, vmid, 101)
@@ -170,7 +188,7 @@ def test_libvirt_runs_the_gluster_disks(libvirtd, tm, ds, sources_dir, vm_ids):
         saved = f"{ds.base_path}/{'12' * 16}"
         tm.ok("cpds", tm.disk(vmid, 0), saved, -1, vmid, 101)
         assert open(saved, "rb").read(2) != b"" and "backing-filename" not in qemu_img("info", "--output=json", saved)
-        assert running_snapshots(name, "virtio-disk0") == ["one-snap-0"]  # its temporary snapshot is gone
+        assert running_snapshots(name, "virtio-disk0") == ["one-snap-0"]  # the copy took no snapshot
         deploy(tm, vmid, *disks, lcm_state=59, deploy_id=name)            # DISK_SNAPSHOT_DELETE
         tm.ok("snap_create_live", tm.disk(vmid, 0), 1, vmid, 101)
         tm.ok("snap_delete", tm.disk(vmid, 0), 0, vmid, 101)
@@ -181,16 +199,36 @@ def test_libvirt_runs_the_gluster_disks(libvirtd, tm, ds, sources_dir, vm_ids):
             tm.ok("snap_delete", tm.disk(vmid, 0), 2, vmid, 101)
             assert running_snapshots(name, "virtio-disk0") == ["one-snap-1"]
 
+        # a running raw disk: its QEMU copies it (a backup job of that disk alone) while the guest runs
+        raw_clone, chunk = tm.real(vmid, 2), 64 << 10
+        written = bytearray((sources_dir / "virt-raw.raw").read_bytes())
+        assert raw_clone.read_bytes() == written        # the mount now caches the disk's pages
+        guest_write(name, "virtio-disk2", MiB, chunk, 0x5a)
+        written[MiB:MiB + chunk] = b"\x5a" * chunk
+        deploy(tm, vmid, *disks, lcm_state=57, deploy_id=name)            # DISK_SNAPSHOT
+        tm.ok("snap_create_live", tm.disk(vmid, 2), 0, vmid, 101)
+        snapshot = Path(f"{raw_clone}.snap/0")
+        assert snapshot.read_bytes() == written and allocated(snapshot) < 4 * MiB   # sparse: 2 MiB of data
+        guest_write(name, "virtio-disk2", MiB, chunk, 0xa5)
+        deploy(tm, vmid, *disks, lcm_state=26, deploy_id=name)            # HOTPLUG_SAVEAS
+        saved_raw = f"{ds.base_path}/{'34' * 16}"
+        tm.ok("cpds", tm.disk(vmid, 2), saved_raw, -1, vmid, 101)
+        assert json.loads(qemu_img("info", "--output=json", saved_raw))["format"] == "raw"
+        assert Path(saved_raw).read_bytes() == written[:MiB] + b"\xa5" * chunk + written[MiB + chunk:]
+        assert allocated(Path(saved_raw)) < 4 * MiB
+        assert snapshot.read_bytes() == written                            # the snapshot keeps its point in time
+        assert sorted(os.listdir(snapshot.parent)) == ["0"]                # nothing else left behind
+        assert virsh("domstate", name).stdout.strip() == "running"
+        deploy(tm, vmid, *disks, lcm_state=59, deploy_id=name)            # DISK_SNAPSHOT_DELETE
+        tm.ok("snap_delete", tm.disk(vmid, 2), 0, vmid, 101)
+        assert not snapshot.exists()
+
         # a live full backup, the guest paused only while the job starts: QEMU copies through libgfapi
         deploy(tm, vmid, *disks, lcm_state=69, deploy_id=name)            # BACKUP
         doc = etree.fromstring(etree.tostring(tm.api.vms[vmid]))
         etree.SubElement(doc.find("BACKUPS/BACKUP_CONFIG"), "FS_FREEZE").text = "SUSPEND"
         doc = etree.tostring(doc)
         args = (f"{tm.host}:{tm.location}/100/{vmid}", "0:1", name, "-", vmid, 100)
-        for parent in tm.real(vmid).parents:   # QEMU (libvirt-qemu) opens the backup files by path: let it
-            if parent == Path(tempfile.gettempdir()):   # through pytest's 0700 directories above the mount
-                break
-            parent.chmod(parent.stat().st_mode | 0o001)
         tm.ok("prebackup_live", *args, stdin=doc)
         folder = tm.real(vmid) / "backup"
         assert sorted(os.listdir(folder)) == ["disk.0.0", "disk.1.0", "vm.xml"]
@@ -212,10 +250,7 @@ def test_libvirt_runs_the_gluster_disks(libvirtd, tm, ds, sources_dir, vm_ids):
                 virsh("checkpoint-delete", name, f"one-{vmid}-0", "--metadata")
                 virsh("checkpoint-delete", name, f"one-{vmid}-1", "--metadata")
             for device in ("virtio-disk0", "virtio-disk1") if n else ():
-                offset, length = writes[n]
-                for command in (f"write -P 0x7{n} {offset} {length}", "flush"):   # as the guest writes: through
-                    virsh("qemu-monitor-command", name, "--hmp",                      # its disk device, then flushed
-                          f'qemu-io -d /machine/peripheral/{device}/virtio-backend "{command}"')
+                guest_write(name, device, *writes[n], 0x70 + n)
             tm.ok("prebackup_live", *args, stdin=increment(doc, n - 1))
             for disk_id in (0, 1):
                 made = folder / f"disk.{disk_id}.{n}"

@@ -28,7 +28,6 @@ import base64
 import contextlib
 import os
 import shutil
-import time
 from typing import Iterator, NamedTuple, Optional
 
 from lxml import etree
@@ -41,10 +40,8 @@ from ..volume import MountedPath, require_some_mount
 from ..template import Template
 from . import TmCall, checkpoints, live
 from .layout import Disk
-from .live import virsh
 
 USAGE = "host:VM_DIR DISK_IDS DEPLOY_ID BACKUP_JOB_ID VMID DSID"
-POLL_SECONDS = 0.5
 
 
 def _vm_document(call: TmCall, vmid: int) -> tuple[bytes, etree._Element]:
@@ -202,39 +199,6 @@ def prebackup(call: TmCall) -> None:
     return None
 
 
-def _job_state(host: str, domain: str, *flags: str) -> dict[str, str]:
-    out = virsh(host, "domjobinfo", domain, *flags, what=f"Reading the job of {domain}")
-    state = {}
-    for line in out.splitlines():
-        key, sep, value = line.partition(":")
-        if sep:
-            state[key.strip()] = value.strip()
-    return state
-
-
-def _backup_xml(targets: dict[str, str], skipped: list[str], parent: Optional[str]) -> bytes:
-    root = etree.Element("domainbackup", mode="push")
-    if parent:
-        etree.SubElement(root, "incremental").text = parent
-    disks = etree.SubElement(root, "disks")
-    for dev, path in targets.items():
-        disk = etree.SubElement(disks, "disk", name=dev, backup="yes", type="file")
-        etree.SubElement(disk, "target", file=path)
-        etree.SubElement(disk, "driver", type="qcow2")
-    for dev in skipped:
-        etree.SubElement(disks, "disk", name=dev, backup="no")
-    return etree.tostring(root)
-
-
-def _wait_for_backup(host: str, domain: str) -> None:
-    while _job_state(host, domain).get("Job type", "None") != "None":
-        time.sleep(POLL_SECONDS)
-    done = _job_state(host, domain, "--completed")
-    if done.get("Job type") != "Completed":
-        reason = done.get("Error message") or done.get("Job type") or "no job recorded"
-        raise DriverError(f"The backup job of {domain} did not complete: {reason}")
-
-
 def prebackup_live(call: TmCall) -> None:
     """Backup of a running VM: QEMU copies each disk, or in a chain of increments the clusters written
     since the last backup, into a standalone qcow2 (libvirt push mode)."""
@@ -251,32 +215,21 @@ def _push_backup(host: str, domain: str, backup: Backup) -> None:
     with contextlib.ExitStack() as stack:
         targets = {}                                       # target device: (its staging, the file QEMU writes)
         for disk in backup.disks:
-            dev = disk.template.get("TARGET")
-            if not dev:
-                raise DriverError(f"Disk {disk.disk_id} of VM {disk.vmid} has no TARGET")
+            dev = live.target_dev(disk)
             staging = stack.enter_context(files.Staging(backup.target(disk)))
             targets[dev] = (staging, staging.temp())
         others = [dev.strip() for dev in backup.vm.xpath("TEMPLATE/DISK/TARGET/text()") if dev.strip() not in targets]
         if chain.checkpoint:
             checkpoints.keep_only(host, domain, backup.disks, others, chain.parent, backup.folder)
-        spec = _backup_xml({dev: temp for dev, (_, temp) in targets.items()}, others, chain.parent)
+        spec = live.backup_xml({dev: temp for dev, (_, temp) in targets.items()}, others, chain.parent)
         options = ["--backupxml", stack.enter_context(live.xml_file(backup.folder, ".backup.xml", spec))]
         if chain.checkpoint:
             spec = checkpoints.checkpoint_xml(chain.checkpoint, targets, others)
             options += ["--checkpointxml", stack.enter_context(live.xml_file(backup.folder, ".checkpoint.xml", spec))]
         freeze = backup.vm.findtext("BACKUPS/BACKUP_CONFIG/FS_FREEZE", "NONE").strip().upper()
-        started = False
-        try:
-            with live.quiesced(host, domain, freeze):
-                log.info(f"Starting the backup of {', '.join(targets)} of {domain}"
-                         + (f" (changes since {chain.parent})" if chain.parent else ""))
-                virsh(host, "backup-begin", domain, *options, what=f"Starting the backup of {domain}")
-                started = True
-            _wait_for_backup(host, domain)
-            started = False
-        finally:
-            if started:      # failed or interrupted while QEMU copies: stop it before its files go
-                virsh(host, "domjobabort", domain, what=f"Stopping the backup of {domain}")
+        log.info(f"Starting the backup of {', '.join(targets)} of {domain}"
+                 + (f" (changes since {chain.parent})" if chain.parent else ""))
+        live.run_backup(host, domain, options, live.quiesced(host, domain, freeze))
         for staging, temp in targets.values():
             if chain.parent:         # libvirt made each increment over its disk: kept, it holds only the changes
                 qemu.detach(temp)

@@ -163,8 +163,7 @@ def cpds(call: TmCall) -> None:
     new_source = call.path(1).path
     opennebula.preload()
     vm, disk = load_disk(vmid, src.require_disk_id())
-    mounted = guard(src.path, disk.volume)
-    path = mounted.path
+    path = guard(src.path, disk.volume).path
     target_dir = guard(os.path.dirname(new_source), None)
     final = os.path.join(target_dir.path, os.path.basename(new_source))
     if final == path:
@@ -173,24 +172,17 @@ def cpds(call: TmCall) -> None:
     from . import live, snapshots
 
     with files.Staging(final) as staging:
-        temp = staging.temp()
-        if snap_id >= 0 and disk.format != "qcow2":
-            files.copy_to_new(snapshots.require_file(path, snap_id), temp)
-        elif snap_id >= 0:
-            qemu.convert(path, temp, disk.image_format, src_fmt="qcow2", snapshot=qemu.snapshot_tag(snap_id),
-                         in_use=vm.running)
-        elif vm.running:
-            # The running QEMU writes through libgfapi and the FUSE view of its metadata may lag by the
-            # client's cache timeout: read the consistent point through libgfapi too.
-            uri = live.gfapi_uri(mounted, disk)
-            if disk.format == "qcow2":
-                with live.live_snapshot(src.host, vm, disk) as tag:
-                    qemu.convert(uri, temp, disk.image_format, src_fmt="qcow2", snapshot=tag, in_use=True)
-            else:
-                with live.paused(src.host, vm):
-                    qemu.convert(uri, temp, disk.image_format, src_fmt=disk.format, in_use=True)
+        if snap_id < 0 and vm.running:
+            temp = live.copy_disk(src.host, vm, disk, staging, disk.image_format)
         else:
-            qemu.standalone_copy(path, temp, disk.image_format, disk.format)
+            temp = staging.temp()
+            if snap_id >= 0 and disk.format != "qcow2":
+                files.copy_to_new(snapshots.require_file(path, snap_id), temp)
+            elif snap_id >= 0:
+                qemu.convert(path, temp, disk.image_format, src_fmt="qcow2", snapshot=qemu.snapshot_tag(snap_id),
+                             in_use=vm.running)
+            else:
+                qemu.standalone_copy(path, temp, disk.image_format, disk.format)
         staging.commit(temp)
     log.info(f"Saved disk {disk.disk_id} of VM {vmid}" + (f" snapshot {snap_id}" if snap_id >= 0 else "")
              + f" as {new_source}")

@@ -1,24 +1,27 @@
 """Disk operations on a running VM, through the host's libvirt: internal qcow2 snapshots taken, listed
-and removed by QEMU itself (QMP `blockdev-snapshot-internal-sync`), QEMU's dirty bitmaps, and pausing
-or freezing a guest around a copy or a backup's start."""
+and removed by QEMU itself (QMP `blockdev-snapshot-internal-sync`), QEMU's dirty bitmaps, push-mode
+backup jobs (`virsh backup-begin`) and the copies of a disk they make, and pausing or freezing a guest
+around a backup's start."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
-import secrets
-from typing import Any, Iterator
+import time
+from typing import Any, Iterator, Optional
 
-from .. import libvirt
+from lxml import etree
+
+from .. import files, log, qemu
 from ..errors import DriverError
 from ..hosts import run_on
 from ..opennebula import Vm
 from ..xmldoc import parse_xml
-from ..volume import MountedPath
 from .layout import Disk
 
 LIBVIRT_URI = "qemu:///system"
+POLL_SECONDS = 0.5
 
 
 def virsh(host: str, *args: str, what: str = "") -> str:
@@ -52,10 +55,18 @@ def _domain(vm: Vm) -> str:
     return vm.deploy_id
 
 
+def target_dev(disk: Disk) -> str:
+    """The disk's target device in the domain (TARGET: vda, sdb...)."""
+    target = disk.template.get("TARGET")
+    if not target:
+        raise DriverError(f"Disk {disk.disk_id} of VM {disk.vmid} has no TARGET")
+    return target
+
+
 def _inserted(host: str, domain: str, disk: Disk) -> dict[str, Any]:
     """What QEMU says of the disk's image (QMP query-block): libvirt's alias for its target, then
     QEMU's block device of that alias."""
-    target = disk.template.get("TARGET")
+    target = target_dev(disk)
     root = parse_xml(virsh(host, "dumpxml", domain, what=f"Reading domain {domain}").encode(), "domain XML")
     alias = root.xpath("string(devices/disk[target/@dev=$t]/alias/@name)", t=target)
     if not alias:
@@ -92,14 +103,6 @@ def remove_bitmap(host: str, domain: str, disk: Disk, name: str) -> None:
     _qmp(host, domain, "block-dirty-bitmap-remove", node=_node(host, domain, disk), name=name)
 
 
-def gfapi_uri(mounted: MountedPath, disk: Disk) -> str:
-    """The disk as its VM's QEMU opens it: through libgfapi, from the first GLUSTER_HOST."""
-    volume = disk.volume
-    if volume is None or not volume.servers:
-        raise DriverError(f"Disk {disk.disk_id} of VM {disk.vmid} has no GLUSTER_HOST to read it from")
-    return libvirt.uri(mounted.volume_path, volume.servers[0])
-
-
 def snapshot_create(host: str, vm: Vm, disk: Disk, tag: str) -> None:
     domain = _domain(vm)
     _qmp(host, domain, "blockdev-snapshot-internal-sync", device=_node(host, domain, disk), name=tag)
@@ -111,28 +114,12 @@ def snapshot_delete(host: str, vm: Vm, disk: Disk, tag: str) -> None:
 
 
 @contextlib.contextmanager
-def live_snapshot(host: str, vm: Vm, disk: Disk) -> Iterator[str]:
-    """A temporary internal snapshot of a running qcow2 disk: a consistent point to copy from."""
-    tag = f"one-gluster-copy-{secrets.token_hex(4)}"
-    snapshot_create(host, vm, disk, tag)
-    try:
-        yield tag
-    finally:
-        snapshot_delete(host, vm, disk, tag)
-
-
-@contextlib.contextmanager
 def _suspended(host: str, domain: str) -> Iterator[None]:
     virsh(host, "suspend", domain, what=f"Suspending {domain}")
     try:
         yield
     finally:
         virsh(host, "resume", domain, what=f"Resuming {domain}")
-
-
-def paused(host: str, vm: Vm) -> contextlib.AbstractContextManager[None]:
-    """The guest suspended (no writes) for a copy of a raw disk, resumed whatever happens."""
-    return _suspended(host, _domain(vm))
 
 
 @contextlib.contextmanager
@@ -150,3 +137,75 @@ def quiesced(host: str, domain: str, fs_freeze: str) -> Iterator[None]:
             virsh(host, "domfsthaw", domain, what=f"Thawing the filesystems of {domain}")
     else:
         yield
+
+
+def backup_xml(targets: dict[str, str], skipped: list[str], parent: Optional[str] = None) -> bytes:
+    """A push-mode backup of the disks `targets` (target device: the new qcow2 QEMU writes), none of the
+    `skipped` ones, of the changes since checkpoint `parent` if given."""
+    root = etree.Element("domainbackup", mode="push")
+    if parent:
+        etree.SubElement(root, "incremental").text = parent
+    disks = etree.SubElement(root, "disks")
+    for dev, path in targets.items():
+        disk = etree.SubElement(disks, "disk", name=dev, backup="yes", type="file")
+        etree.SubElement(disk, "target", file=path)
+        etree.SubElement(disk, "driver", type="qcow2")
+    for dev in skipped:
+        etree.SubElement(disks, "disk", name=dev, backup="no")
+    return etree.tostring(root)
+
+
+def _job_state(host: str, domain: str, *flags: str) -> dict[str, str]:
+    out = virsh(host, "domjobinfo", domain, *flags, what=f"Reading the job of {domain}")
+    state = {}
+    for line in out.splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            state[key.strip()] = value.strip()
+    return state
+
+
+def _wait_for_backup(host: str, domain: str) -> None:
+    while _job_state(host, domain).get("Job type", "None") != "None":
+        time.sleep(POLL_SECONDS)
+    done = _job_state(host, domain, "--completed")
+    if done.get("Job type") != "Completed":
+        reason = done.get("Error message") or done.get("Job type") or "no job recorded"
+        raise DriverError(f"The backup job of {domain} did not complete: {reason}")
+
+
+def run_backup(host: str, domain: str, options: list[str], hold: contextlib.AbstractContextManager[Any]) -> None:
+    """Run libvirt's push-mode backup (`virsh backup-begin` with `options`), started while `hold` holds
+    the guest, and wait for its end. A job that fails or is interrupted while QEMU copies is stopped
+    before its files go."""
+    started = False
+    try:
+        with hold:
+            virsh(host, "backup-begin", domain, *options, what=f"Starting the backup of {domain}")
+            started = True
+        _wait_for_backup(host, domain)
+        started = False
+    finally:
+        if started:
+            virsh(host, "domjobabort", domain, what=f"Stopping the backup of {domain}")
+
+
+def copy_disk(host: str, vm: Vm, disk: Disk, staging: files.Staging, fmt: str) -> str:
+    """A standalone copy of `fmt` of a running VM's disk, as the disk is when the copy starts, in a new
+    temporary file of `staging`. The VM's QEMU makes it, by a push-mode backup of that disk alone, while
+    the guest goes on running: QEMU reads its own view of the disk, which the mount's lags behind. QEMU
+    writes a qcow2, converted to raw where `fmt` asks: a raw backup target is written out in full, holes
+    and all."""
+    domain, dev = _domain(vm), target_dev(disk)
+    others = [other.get("TARGET") for other in vm.disks.values() if other.get("TARGET") not in ("", dev)]
+    copied = staging.temp("qcow2")
+    with xml_file(*os.path.split(staging.temp("xml")), backup_xml({dev: copied}, others)) as spec:
+        log.info(f"QEMU of {domain} copies disk {disk.disk_id} ({dev})")
+        run_backup(host, domain, ["--backupxml", spec], contextlib.nullcontext())
+    if fmt == "qcow2":
+        os.chmod(copied, 0o644)                      # libvirt makes the file its job writes private
+        files.pad_to_sector(copied)
+        return copied
+    converted = staging.temp()
+    qemu.convert(copied, converted, fmt, src_fmt="qcow2")
+    return converted

@@ -3,13 +3,12 @@ driver keeps image snapshots, so that they survive as image snapshots of persist
 
 The active layer never moves away from the name core opens: a qcow2 disk (a clone, or the image of
 a persistent disk) holds its snapshots inside the file as internal snapshots `one-snap-<id>`; a
-raw disk keeps full copies in `<file>.snap/<id>`. A running VM's qcow2 disk is snapshotted by its
-own QEMU through libvirt; a running raw disk is copied while the guest is paused.
+raw disk keeps full copies in `<file>.snap/<id>`. A running VM's disks are snapshotted by its own
+QEMU through libvirt: a qcow2 one inside the file, a raw one copied by a backup job while the guest runs.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 
 from .. import files, log, opennebula, qemu
@@ -69,8 +68,12 @@ def _create(live_host: str | None, snap_id: int, vm: Vm, disk: Disk, path: str) 
             qemu.snapshot(path, "-c", tag)
     else:
         os.makedirs(f"{path}.snap", exist_ok=True)
-        with live.paused(live_host, vm) if live_host is not None else contextlib.nullcontext():
-            files.copy_staged(path, files.snapshot_copy(path, snap_id))
+        final = files.snapshot_copy(path, snap_id)
+        if live_host is None:
+            files.copy_staged(path, final)
+        else:
+            with files.Staging(final) as staging:
+                staging.commit(live.copy_disk(live_host, vm, disk, staging, "raw"))
     log.info(f"Created snapshot {snap_id} of disk {disk.disk_id} of VM {vm.id}")
 
 
