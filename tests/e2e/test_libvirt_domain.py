@@ -218,6 +218,10 @@ def test_libvirt_runs_the_gluster_disks(libvirtd, tm, ds, sources_dir, vm_ids):
         assert allocated(Path(saved_raw)) < 4 * MiB
         assert snapshot.read_bytes() == written                            # the snapshot keeps its point in time
         assert sorted(os.listdir(snapshot.parent)) == ["0"]                # nothing else left behind
+        deploy(tm, vmid, *disks[:2], gluster_disk(2, raw_image, "raw", target="vdz"), lcm_state=57, deploy_id=name)
+        refused = tm.call("snap_create_live", tm.disk(vmid, 2), 1, vmid, 101)   # a disk the domain lacks
+        assert refused.returncode != 0 and len(refused.plain_errors) == 1 and "vdz" in refused.stderr, refused.stderr
+        assert sorted(os.listdir(snapshot.parent)) == ["0"]
         assert virsh("domstate", name).stdout.strip() == "running"
         deploy(tm, vmid, *disks, lcm_state=59, deploy_id=name)            # DISK_SNAPSHOT_DELETE
         tm.ok("snap_delete", tm.disk(vmid, 2), 0, vmid, 101)

@@ -15,7 +15,7 @@ from lxml import etree
 
 from .. import increments, log
 from .layout import Disk
-from .live import bitmaps, remove_bitmap, virsh, xml_file
+from .live import bitmaps, remove_bitmap, target_dev, virsh, xml_file
 
 
 def checkpoint_xml(name: str, devices: Iterable[str], others: Iterable[str], created: int | None = None) -> bytes:
@@ -43,7 +43,7 @@ def keep_only(host: str, domain: str, disks: list[Disk], others: list[str], pare
     """Leave VM `disks`' checkpoints and bitmaps to `parent` alone (none for a full backup), known to
     libvirt: the backup about to start counts changes from it and makes the next one."""
     vmid = disks[0].vmid
-    devices = [disk.template.get("TARGET") for disk in disks]
+    devices = [target_dev(disk) for disk in disks]
     known = _listed(host, domain, vmid)
     if parent and parent not in known:
         for disk in disks:
