@@ -199,8 +199,24 @@ def test_libvirt_runs_the_gluster_disks(libvirtd, tm, ds, sources_dir, vm_ids):
             tm.ok("snap_delete", tm.disk(vmid, 0), 2, vmid, 101)
             assert running_snapshots(name, "virtio-disk0") == ["one-snap-1"]
 
+        # save-as of a snapshot just taken of the running disk: read through libgfapi, as QEMU wrote it
+        chunk = 64 << 10
+        guest_write(name, "virtio-disk0", 3 * MiB, chunk, 0x3c)
+        snapshots(clone)                                                   # the mount caches the disk's tables
+        deploy(tm, vmid, *disks, lcm_state=57, deploy_id=name)            # DISK_SNAPSHOT
+        tm.ok("snap_create_live", tm.disk(vmid, 0), 3, vmid, 101)
+        guest_write(name, "virtio-disk0", 3 * MiB, chunk, 0xc3)
+        deploy(tm, vmid, *disks, lcm_state=26, deploy_id=name)            # HOTPLUG_SAVEAS
+        saved_snap = f"{ds.base_path}/{'56' * 16}"
+        tm.ok("cpds", tm.disk(vmid, 0), saved_snap, 3, vmid, 101)
+        read = qemu_io(saved_snap, f"read -P 0x3c {3 * MiB} {chunk}")       # what the disk held at the snapshot
+        assert f"read {chunk}/{chunk}" in read and "verification failed" not in read, read
+        deploy(tm, vmid, *disks, lcm_state=59, deploy_id=name)            # DISK_SNAPSHOT_DELETE
+        tm.ok("snap_delete", tm.disk(vmid, 0), 3, vmid, 101)
+        assert running_snapshots(name, "virtio-disk0") == ["one-snap-1"]
+
         # a running raw disk: its QEMU copies it (a backup job of that disk alone) while the guest runs
-        raw_clone, chunk = tm.real(vmid, 2), 64 << 10
+        raw_clone = tm.real(vmid, 2)
         written = bytearray((sources_dir / "virt-raw.raw").read_bytes())
         assert raw_clone.read_bytes() == written        # the mount now caches the disk's pages
         guest_write(name, "virtio-disk2", MiB, chunk, 0x5a)

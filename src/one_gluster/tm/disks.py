@@ -163,7 +163,8 @@ def cpds(call: TmCall) -> None:
     new_source = call.path(1).path
     opennebula.preload()
     vm, disk = load_disk(vmid, src.require_disk_id())
-    path = guard(src.path, disk.volume).path
+    mounted = guard(src.path, disk.volume)
+    path = mounted.path
     target_dir = guard(os.path.dirname(new_source), None)
     final = os.path.join(target_dir.path, os.path.basename(new_source))
     if final == path:
@@ -178,8 +179,9 @@ def cpds(call: TmCall) -> None:
             temp = staging.temp()
             if snap_id >= 0 and disk.format != "qcow2":
                 files.copy_to_new(snapshots.require_file(path, snap_id), temp)
-            elif snap_id >= 0:
-                qemu.convert(path, temp, disk.image_format, src_fmt="qcow2", snapshot=qemu.snapshot_tag(snap_id),
+            elif snap_id >= 0:       # a running QEMU may just have written it, and the mount's view lags behind
+                source = live.gfapi_uri(mounted, disk) if vm.running else path
+                qemu.convert(source, temp, disk.image_format, src_fmt="qcow2", snapshot=qemu.snapshot_tag(snap_id),
                              in_use=vm.running)
             else:
                 qemu.standalone_copy(path, temp, disk.image_format, disk.format)

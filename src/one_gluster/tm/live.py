@@ -13,11 +13,12 @@ from typing import Any, Iterator, Optional
 
 from lxml import etree
 
-from .. import files, log, qemu
+from .. import files, libvirt, log, qemu
 from ..errors import DriverError
 from ..hosts import run_on
 from ..opennebula import Vm
 from ..xmldoc import parse_xml
+from ..volume import MountedPath
 from .layout import Disk
 
 LIBVIRT_URI = "qemu:///system"
@@ -101,6 +102,15 @@ def bitmaps(host: str, domain: str, disk: Disk) -> list[str]:
 
 def remove_bitmap(host: str, domain: str, disk: Disk, name: str) -> None:
     _qmp(host, domain, "block-dirty-bitmap-remove", node=_node(host, domain, disk), name=name)
+
+
+def gfapi_uri(mounted: MountedPath, disk: Disk) -> str:
+    """The disk as its VM's QEMU opens it: through libgfapi, from the first GLUSTER_HOST. A new
+    libgfapi client has nothing cached, so it reads what QEMU has written."""
+    volume = disk.volume
+    if volume is None or not volume.servers:
+        raise DriverError(f"Disk {disk.disk_id} of VM {disk.vmid} has no GLUSTER_HOST to read it from")
+    return libvirt.uri(mounted.volume_path, volume.servers[0])
 
 
 def snapshot_create(host: str, vm: Vm, disk: Disk, tag: str) -> None:
