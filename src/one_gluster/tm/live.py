@@ -123,30 +123,26 @@ def snapshot_delete(host: str, vm: Vm, disk: Disk, tag: str) -> None:
     _qmp(host, domain, "blockdev-snapshot-delete-internal-sync", device=_node(host, domain, disk), name=tag)
 
 
-@contextlib.contextmanager
-def _suspended(host: str, domain: str) -> Iterator[None]:
-    virsh(host, "suspend", domain, what=f"Suspending {domain}")
-    try:
-        yield
-    finally:
-        virsh(host, "resume", domain, what=f"Resuming {domain}")
+# BACKUP_CONFIG/FS_FREEZE: the virsh commands that hold the guest and release it, as logs name them
+_HOLDS = {
+    "SUSPEND": (("suspend", "Suspending"), ("resume", "Resuming")),
+    "AGENT": (("domfsfreeze", "Freezing the filesystems of"), ("domfsthaw", "Thawing the filesystems of")),
+}
 
 
 @contextlib.contextmanager
 def quiesced(host: str, domain: str, fs_freeze: str) -> Iterator[None]:
     """The guest held as BACKUP_CONFIG/FS_FREEZE asks, released whatever happens: AGENT freezes its
     filesystems through the guest agent, SUSPEND pauses it, anything else holds nothing."""
-    if fs_freeze == "SUSPEND":
-        with _suspended(host, domain):
-            yield
-    elif fs_freeze == "AGENT":
-        virsh(host, "domfsfreeze", domain, what=f"Freezing the filesystems of {domain}")
-        try:
-            yield
-        finally:
-            virsh(host, "domfsthaw", domain, what=f"Thawing the filesystems of {domain}")
-    else:
+    if fs_freeze not in _HOLDS:
         yield
+        return
+    (hold, holding), (release, releasing) = _HOLDS[fs_freeze]
+    virsh(host, hold, domain, what=f"{holding} {domain}")
+    try:
+        yield
+    finally:
+        virsh(host, release, domain, what=f"{releasing} {domain}")
 
 
 def backup_xml(targets: dict[str, str], skipped: list[str], parent: Optional[str] = None) -> bytes:
