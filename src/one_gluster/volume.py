@@ -2,12 +2,15 @@
 
 The mount guard lives here: before any write, `require_mount` proves that a path lies on a live
 `fuse.glusterfs` mount of the expected volume, so nothing ever lands on a bare local directory.
+And `refresh`: before the drivers work on an image or disk that a VM's QEMU may have just written
+through libgfapi, the mount is made to show it as the bricks hold it.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import stat
 from typing import NamedTuple, Optional
 
 from .errors import DriverError, RequestError
@@ -171,3 +174,25 @@ def require_some_mount(path: str, expected: str = "") -> MountedPath:
             f"remount it (umount -l {mount.mount_point}; mount -t glusterfs {mount.source} {mount.mount_point})"
         ) from None
     return MountedPath(real, mount, fs)
+
+
+def refresh(path: str) -> None:
+    """Make the mount show file `path` as the bricks hold it now.
+
+    The mount and a VM's QEMU are separate gluster clients: for about 2 s after QEMU has written a file
+    and stopped, the mount may still give the size, times and pages it saw before (gluster's md-cache,
+    the kernel's attribute and page caches). `qemu-img` working from that view loses what QEMU wrote:
+    a snapshot taken through the mount then rewrites the qcow2 tables as they were. A change of the
+    file's mode to itself is answered by the bricks, and that answer replaces the cached attributes
+    (a changed size also drops the cached pages); POSIX_FADV_DONTNEED drops the pages left. The mode
+    itself does not change: QEMU's writes never touch it. A file that the drivers' user does not own
+    keeps its cached attributes; its pages are still dropped."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        try:
+            os.fchmod(fd, stat.S_IMODE(os.fstat(fd).st_mode))
+        except PermissionError:
+            pass
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)

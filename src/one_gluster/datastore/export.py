@@ -8,13 +8,13 @@ from lxml import etree
 
 from .. import files, qemu
 from ..request import DsRequest
-from .layout import image_source
+from .layout import image_file
 
 
 def export(req: DsRequest) -> str:
     """IMPORT_INFO: where the image is, its MD5, size in MB and format."""
     image = req.require_image()
-    path = image_source(image, req.datastore)
+    path = image_file(image, req.datastore)
     data = qemu.info(path)
     md5 = hashlib.md5()
     with open(path, "rb") as f:

@@ -8,6 +8,7 @@ import os
 from .. import commands, filesystems, files, log, qemu, sources
 from ..errors import DriverError, RequestError
 from ..request import DS_FILE, IMAGE_CDROM, Datastore, DsRequest, Image
+from ..volume import refresh
 from .layout import image_source, new_image_path
 
 MiB = 1 << 20
@@ -96,6 +97,7 @@ def clone(req: DsRequest) -> str:
     image, ds = req.require_image(), req.datastore
     if not image.path or not os.path.isfile(image.path):
         raise DriverError(f"The image to clone, {image.path or '(none)'}, does not exist")
+    refresh(image.path)
     detected = qemu.info(image.path)["format"]
     fmt = _target_format(ds, image, detected)
     source, final = new_image_path(ds)

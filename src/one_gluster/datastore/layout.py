@@ -7,7 +7,7 @@ import os
 from .. import files
 from ..errors import DriverError, RequestError
 from ..request import Datastore, Image
-from ..volume import MountedPath, Volume, require_mount
+from ..volume import MountedPath, Volume, refresh, require_mount
 
 
 def _mounted_base(ds: Datastore) -> tuple[str, MountedPath]:
@@ -34,3 +34,13 @@ def image_source(image: Image, ds: Datastore) -> str:
     if real_dir != mounted.path or name in ("", ".", ".."):
         raise DriverError(f"Image source {image.source} is not inside the datastore directory {ds.base_path}")
     return os.path.join(real_dir, name)
+
+
+def image_file(image: Image, ds: Datastore) -> str:
+    """The file of an existing image, refused if missing, as the bricks hold it now: the last VM that
+    used it may have written it through libgfapi moments ago (`volume.refresh`)."""
+    path = image_source(image, ds)
+    if not os.path.isfile(path):
+        raise DriverError(f"The image file {image.source} does not exist")
+    refresh(path)
+    return path

@@ -13,7 +13,7 @@ from typing import Optional
 from .. import files, log, qemu
 from ..errors import DriverError, RequestError
 from ..request import DsRequest, Image
-from .layout import image_source
+from .layout import image_file
 
 
 def _target(req: DsRequest) -> tuple[Image, str, int, bool]:
@@ -21,7 +21,7 @@ def _target(req: DsRequest) -> tuple[Image, str, int, bool]:
     image = req.require_image()
     if image.target_snapshot < 0:
         raise RequestError("The request names no TARGET_SNAPSHOT")
-    path = image_source(image, req.datastore)
+    path = image_file(image, req.datastore)
     fmt = image.format.lower() or qemu.info(path)["format"]
     return image, path, image.target_snapshot, fmt == "qcow2"
 

@@ -36,7 +36,7 @@ from .. import files, increments, log, qemu
 from ..errors import DriverError, RequestError
 from ..opennebula import disks_by_id
 from ..xmldoc import decode_base64_xml, parse_xml
-from ..volume import MountedPath, require_some_mount
+from ..volume import MountedPath, refresh, require_some_mount
 from ..template import Template
 from . import TmCall, checkpoints, live
 from .layout import Disk
@@ -180,6 +180,7 @@ def prebackup(call: TmCall) -> None:
             src = backup.source(disk)
             if not os.path.exists(src):
                 raise DriverError(f"Disk {disk.disk_id} of VM {disk.vmid} is missing: {src}")
+            refresh(src)
             if chain.parent and chain.parent not in qemu.bitmaps(src):
                 raise increments.broken_chain(f"Disk {disk.disk_id} of VM {disk.vmid}", chain.parent)
         for disk in backup.disks:

@@ -14,6 +14,7 @@ from .. import files, filesystems, log, opennebula, qemu
 from ..errors import DriverError
 from ..opennebula import LCM_DISK_RESIZE
 from . import TmCall
+from ..volume import refresh
 from .layout import Disk, check_name, guard, load_disk, same_mount, system_volume, vm_dir
 
 MiB = 1 << 20
@@ -57,6 +58,7 @@ def clone(call: TmCall) -> None:
             qemu.overlay(temp, backing, disk.image_format, grow * MiB if grow else None)
         else:
             log.info(f"Copying {image.path} into {dst.path} as a standalone {disk.format} disk")
+            refresh(image.path)
             qemu.standalone_copy(image.path, temp, disk.format, disk.image_format)
             if grow:
                 qemu.resize(temp, disk.format, grow * MiB)
@@ -151,6 +153,7 @@ def resize(call: TmCall) -> None:
         log.info("The VM is running: the hypervisor grows the disk (virsh blockresize)")
         return None
     path = guard(dst.path, disk.volume).path
+    refresh(path)
     log.info(f"Resizing {dst.path} to {size} MB")
     qemu.resize(path, disk.format, size * MiB)
     return None
@@ -177,6 +180,7 @@ def cpds(call: TmCall) -> None:
             temp = live.copy_disk(src.host, vm, disk, staging, disk.image_format)
         else:
             temp = staging.temp()
+            refresh(path)
             if snap_id >= 0 and disk.format != "qcow2":
                 files.copy_to_new(snapshots.require_file(path, snap_id), temp)
             elif snap_id >= 0:       # a running QEMU may just have written it, and the mount's view lags behind

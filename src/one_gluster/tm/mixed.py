@@ -11,6 +11,7 @@ import os
 from .. import files, log, opennebula
 from ..errors import DriverError
 from ..hosts import fetch_file, run_on, send_file
+from ..volume import refresh
 from . import TmCall
 from .layout import guard, load_disk
 
@@ -22,6 +23,7 @@ def _to_host(call: TmCall) -> None:
     _, disk = load_disk(vmid, dst.require_disk_id())
     image = guard(src.path, disk.volume)
     log.info(f"Copying {src.path} to {dst.host}:{dst.path}")
+    refresh(image.path)
     send_file(image.path, dst.host, dst.path)
     if disk.grow_to_mb:
         _resize_on(dst.host, dst.path, disk.format, disk.grow_to_mb)

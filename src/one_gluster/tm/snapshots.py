@@ -14,6 +14,7 @@ import os
 from .. import files, log, opennebula, qemu
 from ..errors import DriverError
 from ..opennebula import LCM_DISK_SNAPSHOT_DELETE, Vm
+from ..volume import refresh
 from . import TmCall, live
 from .layout import Disk, guard, load_disk
 
@@ -34,6 +35,7 @@ def _target(call: TmCall) -> tuple[str, int, Vm, Disk, str]:
     path = guard(dst.path, disk.volume).path      # resolved: a persistent disk's file is the image
     if not os.path.isfile(path):
         raise DriverError(f"The disk {dst.path} does not exist")
+    refresh(path)
     return dst.host, snap_id, vm, disk, path
 
 
