@@ -183,16 +183,22 @@ def refresh(path: str) -> None:
     and stopped, the mount may still give the size, times and pages it saw before (gluster's md-cache,
     the kernel's attribute and page caches). `qemu-img` working from that view loses what QEMU wrote:
     a snapshot taken through the mount then rewrites the qcow2 tables as they were. A change of the
-    file's mode to itself is answered by the bricks, and that answer replaces the cached attributes
-    (a changed size also drops the cached pages); POSIX_FADV_DONTNEED drops the pages left. The mode
-    itself does not change: QEMU's writes never touch it. A file that the drivers' user does not own
-    keeps its cached attributes; its pages are still dropped."""
+    file's mode to itself is answered by the bricks, and that answer replaces the cached attributes;
+    the mode itself does not change, as QEMU's writes never touch it. When the size or the modification
+    time was not what the mount had, the file's cached pages are dropped too: they may be older than
+    the file (the kernel here drops them on that answer already; this does not rely on it). An
+    unchanged file keeps them, so that copying an image read before stays a copy from memory. A file
+    that the drivers' user does not own cannot be asked: its pages are dropped."""
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
+        seen = os.fstat(fd)
         try:
-            os.fchmod(fd, stat.S_IMODE(os.fstat(fd).st_mode))
+            os.fchmod(fd, stat.S_IMODE(seen.st_mode))
+            now = os.fstat(fd)
+            changed = (now.st_size, now.st_mtime_ns) != (seen.st_size, seen.st_mtime_ns)
         except PermissionError:
-            pass
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            changed = True
+        if changed:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
     finally:
         os.close(fd)

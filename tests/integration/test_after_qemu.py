@@ -141,8 +141,8 @@ def test_snapshot_right_after_qemu_grew_the_disk_keeps_what_it_wrote(tm, lab, ds
 def test_save_as_right_after_qemu_rewrote_a_raw_disk_holds_the_new_bytes(tm, lab, ds, sources_dir, qemu, vm_ids):
     vmid = next(vm_ids)
     source, disk = cloned(tm, ds, sources_dir, vmid, "raw", lcm_state=27)           # HOTPLUG_SAVEAS_POWEROFF
-    mount_reads(disk, "raw")
     vm = qemu(disk, "raw")
+    mount_reads(disk, "raw")
     vm.write(0x77, MiB, MiB)                                                 # in place: the size stays
     vm.kill()
     saved = f"{os.path.dirname(source)}/{'ef' * 16}"
@@ -155,8 +155,8 @@ def test_save_as_right_after_qemu_rewrote_a_raw_disk_holds_the_new_bytes(tm, lab
 def test_image_clone_right_after_qemu_grew_the_image_holds_what_it_wrote(lab, ds, sources_dir, qemu):
     source = imported(ds, sources_dir, "after-qemu-clone", "qcow2")[0]     # a persistent image, used by a VM
     image = Path(os.path.realpath(source))
-    mount_reads(image, "qcow2")
     vm = qemu(image, "qcow2")
+    mount_reads(image, "qcow2")
     vm.write(0x3c, 20 * MiB, 8 * MiB)
     vm.kill()
     copy, fmt = ds.ok("clone", onedsim.image(1, path=source, fmt="qcow2")).split()
