@@ -13,8 +13,8 @@ import os
 from .. import files, filesystems, log, opennebula, qemu
 from ..errors import DriverError
 from ..opennebula import LCM_DISK_RESIZE
-from . import TmCall
 from ..volume import refresh
+from . import TmCall
 from .layout import Disk, check_name, guard, load_disk, same_mount, system_volume, vm_dir
 
 MiB = 1 << 20
