@@ -15,7 +15,7 @@ from lxml import etree
 
 from .. import increments, log
 from .layout import Disk
-from .live import bitmaps, remove_bitmap, target_dev, virsh, xml_file
+from .live import bitmaps, remove_bitmaps, target_dev, virsh, xml_file
 
 
 def checkpoint_xml(name: str, devices: Iterable[str], others: Iterable[str], created: int | None = None) -> bytes:
@@ -59,6 +59,6 @@ def keep_only(host: str, domain: str, disks: list[Disk], others: list[str], pare
         if name != parent:
             virsh(host, "checkpoint-delete", domain, name, what=f"Deleting checkpoint {name} of {domain}")
     for disk in disks:
-        for name in bitmaps(host, domain, disk):
-            if increments.is_checkpoint_of(name, vmid) and name != parent:
-                remove_bitmap(host, domain, disk, name)
+        stale = [name for name in bitmaps(host, domain, disk)
+                 if increments.is_checkpoint_of(name, vmid) and name != parent]
+        remove_bitmaps(host, domain, disk, stale)

@@ -100,8 +100,11 @@ def bitmaps(host: str, domain: str, disk: Disk) -> list[str]:
     raise DriverError(f"QEMU of {domain} has no block node {node}")
 
 
-def remove_bitmap(host: str, domain: str, disk: Disk, name: str) -> None:
-    _qmp(host, domain, "block-dirty-bitmap-remove", node=_node(host, domain, disk), name=name)
+def remove_bitmaps(host: str, domain: str, disk: Disk, names: list[str]) -> None:
+    """Remove dirty bitmaps `names` of the disk from QEMU (and from the image, where they are persistent)."""
+    node = _node(host, domain, disk) if names else ""
+    for name in names:
+        _qmp(host, domain, "block-dirty-bitmap-remove", node=node, name=name)
 
 
 def gfapi_uri(mounted: MountedPath, disk: Disk) -> str:
