@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,12 +21,13 @@ from typing import Iterator, Optional
 import pytest
 
 from one_gluster import lab as labmod
-from one_gluster import onedsim
+from one_gluster import mounts, onedsim
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(os.environ.get("ONE_GLUSTER_FIXTURES", REPO.parent / "shared" / "fixtures" / "opennebula-7.5"))
 HOST = "127.0.1.1"
 VOLUME = "ogtest"
+SHARDED = "ogshard"
 MiB = 1 << 20
 
 
@@ -87,13 +89,14 @@ class ImageDatastore:
     remotes: Path
     base_path: str
     template: dict[str, str] = field(default_factory=dict)
+    ds_id: int = 101
 
     @property
     def directory(self) -> Path:
         return Path(os.path.realpath(self.base_path))
 
     def node(self, ds_type: int = 0, **overrides: str):
-        return onedsim.datastore(101, self.base_path, {**self.template, **overrides}, ds_type=ds_type)
+        return onedsim.datastore(self.ds_id, self.base_path, {**self.template, **overrides}, ds_type=ds_type)
 
     def call(self, action: str, image=None, object_id: int = 0, ds_template: Optional[dict] = None,
              extra: Optional[dict] = None, env: Optional[dict] = None, ds_type: int = 0) -> Called:
@@ -117,12 +120,16 @@ def sources_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("sources")
 
 
+def _image_datastore(lab: labmod.Lab, remotes: Path, sources_dir: Path, ds_id: int) -> ImageDatastore:
+    base = f"{Path(lab.mount_point).parent}//{ds_id}"    # oned's BASE_PATH keeps the double slash
+    template = {"GLUSTER_HOST": f"{HOST}:24007", "GLUSTER_VOLUME": lab.volume,
+                "SAFE_DIRS": f"{sources_dir}/", "RESTRICTED_DIRS": "/"}
+    return ImageDatastore(remotes, base, template, ds_id)
+
+
 @pytest.fixture(scope="session")
 def ds(lab, remotes, sources_dir) -> ImageDatastore:
-    base = str(Path(lab.mount_point).parent) + "//101"   # oned's BASE_PATH keeps the double slash
-    template = {"GLUSTER_HOST": f"{HOST}:24007", "GLUSTER_VOLUME": VOLUME,
-                "SAFE_DIRS": f"{sources_dir}/", "RESTRICTED_DIRS": "/"}
-    return ImageDatastore(remotes, base, template)
+    return _image_datastore(lab, remotes, sources_dir, 101)
 
 
 def qemu_img(*args: str) -> str:
@@ -192,6 +199,8 @@ class TransferManager:
     location: str          # DATASTORE_LOCATION, with the double slash oned keeps
     auth_file: str         # ONE_AUTH: oneadmin's credentials
     host: str = "127.0.0.1"
+    volume: str = VOLUME
+    system_ds: int = 100   # the image datastore is the next id, a symlink to the same directory
 
     @property
     def env(self) -> dict[str, str]:
@@ -209,23 +218,79 @@ class TransferManager:
 
     def disk(self, vmid: int, disk_id: int) -> str:
         """`host:<sys>/<vmid>/disk.<i>` as oned writes the destination."""
-        return f"{self.host}:{self.location}/100/{vmid}/disk.{disk_id}"
+        return f"{self.host}:{self.location}/{self.system_ds}/{vmid}/disk.{disk_id}"
+
+    @property
+    def image_ds(self) -> int:
+        return self.system_ds + 1
 
     def real(self, vmid: int, disk_id: Optional[int] = None) -> Path:
-        vm_dir = Path(os.path.realpath(f"{self.location}/100")) / str(vmid)
+        vm_dir = Path(os.path.realpath(f"{self.location}/{self.system_ds}")) / str(vmid)
         return vm_dir if disk_id is None else vm_dir / f"disk.{disk_id}"
 
 
 @pytest.fixture(scope="session")
-def tm(lab, remotes, oned, tmp_path_factory) -> TransferManager:
+def auth_file(tmp_path_factory) -> str:
     auth = tmp_path_factory.mktemp("one") / "one_auth"
     auth.write_text("oneadmin:opennebula\n")
+    return str(auth)
+
+
+def _transfer_manager(lab: labmod.Lab, remotes: Path, oned: onedsim.OnedApi, auth_file: str,
+                      system_ds: int) -> TransferManager:
+    """The TM of `lab`'s system datastore, with its image datastore registered in oned's stand-in."""
     location = str(Path(lab.mount_point).parent) + "/"
-    gluster = {"GLUSTER_HOST": f"{HOST}:24007", "GLUSTER_VOLUME": VOLUME}
-    oned.datastores[100] = onedsim.datastore(100, f"{location}/100", {**gluster, "SHARED": "YES",
-                                             "TYPE": "SYSTEM_DS"}, name="gsys", ds_type=1)
-    oned.datastores[101] = onedsim.datastore(101, f"{location}/101", gluster)
-    return TransferManager(remotes, oned, location, str(auth))
+    gluster = {"GLUSTER_HOST": f"{HOST}:24007", "GLUSTER_VOLUME": lab.volume}
+    oned.datastores[system_ds] = onedsim.datastore(system_ds, f"{location}/{system_ds}", {
+        **gluster, "SHARED": "YES", "TYPE": "SYSTEM_DS"}, name="gsys", ds_type=1)
+    oned.datastores[system_ds + 1] = onedsim.datastore(system_ds + 1, f"{location}/{system_ds + 1}", gluster)
+    return TransferManager(remotes, oned, location, auth_file, volume=lab.volume, system_ds=system_ds)
+
+
+@pytest.fixture(scope="session")
+def tm(lab, remotes, oned, auth_file) -> TransferManager:
+    return _transfer_manager(lab, remotes, oned, auth_file, 100)
+
+
+@pytest.fixture(scope="session")
+def sharded_lab(tmp_path_factory, glusterd) -> Iterator[labmod.Lab]:
+    """A second test volume, tuned the way gluster's own option group for VM images tunes one
+    (`gluster volume set VOL group distributed-virt`, the group for a volume without replicas), which
+    turns sharding on: files are cut into 64 MiB shards and holes cannot be seen through the mount.
+    FUSE-mounted as system datastore 200, image datastore 201 a symlink to it."""
+    root = tmp_path_factory.mktemp("sharded")
+    datastores = root / "datastores"
+    volume = labmod.Lab(root=str(root), volume=SHARDED, host=HOST, mount_point=str(datastores / "200"))
+    volume.up()
+    subprocess.run(["gluster", "--mode=script", "volume", "set", SHARDED, "group", "distributed-virt"],
+                   check=True, capture_output=True)
+    mounts.unmount(volume.mount_point)              # mounted again with the new options in its graph
+    volume.mount()
+    (datastores / "201").symlink_to("200")
+    yield volume
+    volume.down()
+
+
+@pytest.fixture(scope="session")
+def sharded_ds(sharded_lab, remotes, sources_dir) -> ImageDatastore:
+    return _image_datastore(sharded_lab, remotes, sources_dir, 201)
+
+
+@pytest.fixture(scope="session")
+def sharded_tm(sharded_lab, remotes, oned, auth_file) -> TransferManager:
+    return _transfer_manager(sharded_lab, remotes, oned, auth_file, 200)
+
+
+def shard_owners(lab: labmod.Lab) -> set[str]:
+    """The gfids of the files that have shards on `lab`'s bricks (`.shard/<gfid>.<n>`: each file's
+    blocks after its first 64 MiB)."""
+    return {p.name.split(".")[0] for brick in lab.bricks for p in Path(brick, ".shard").glob("*-*.*")}
+
+
+def gfid(lab: labmod.Lab, path: str) -> str:
+    """The gfid of the file at `path` on `lab`'s mount, as its brick records it."""
+    relative = os.path.relpath(os.path.realpath(path), os.path.realpath(lab.mount_point))
+    return str(uuid.UUID(bytes=os.getxattr(os.path.join(lab.bricks[0], relative), "trusted.gfid")))
 
 
 @pytest.fixture(scope="session")
@@ -234,10 +299,10 @@ def vm_ids():
     return iter(range(10, 10_000))
 
 
-def imported(ds, sources_dir: Path, name: str, fmt: str) -> tuple[str, bytes]:
-    """An image imported by the DS driver: (SOURCE, its first MiB)."""
+def imported(ds, sources_dir: Path, name: str, fmt: str, size_mb: int = 32, data_mb: int = 1) -> tuple[str, bytes]:
+    """An image imported by the DS driver: (SOURCE, its first MiB); `data_mb` more of data from its middle."""
     head = os.urandom(MiB)
-    raw = make_raw(sources_dir / f"{name}.raw", 32 * MiB, {0: head, 16 * MiB: os.urandom(MiB)})
+    raw = make_raw(sources_dir / f"{name}.raw", size_mb * MiB, {0: head, size_mb // 2 * MiB: os.urandom(data_mb * MiB)})
     path = raw
     if fmt == "qcow2":
         path = sources_dir / f"{name}.qcow2"
@@ -248,11 +313,11 @@ def imported(ds, sources_dir: Path, name: str, fmt: str) -> tuple[str, bytes]:
 
 
 def deploy(tm, vmid: int, *disks: dict, lcm_state: int = 3, deploy_id: str = "") -> None:
-    tm.api.vms[vmid] = onedsim.vm(vmid, disks, lcm_state=lcm_state, deploy_id=deploy_id)
+    tm.api.vms[vmid] = onedsim.vm(vmid, disks, lcm_state=lcm_state, deploy_id=deploy_id, system_ds=tm.system_ds)
 
 
-def gluster_disk(disk_id: int, source: str, fmt: str, size_mb: int = 32, **kw) -> dict:
-    return onedsim.image_disk(disk_id, image_id=disk_id, source=source, fmt=fmt, size_mb=size_mb, volume=VOLUME,
+def gluster_disk(disk_id: int, source: str, fmt: str, size_mb: int = 32, volume: str = VOLUME, **kw) -> dict:
+    return onedsim.image_disk(disk_id, image_id=disk_id, source=source, fmt=fmt, size_mb=size_mb, volume=volume,
                               hosts=f"{HOST}:24007", **kw)
 
 

@@ -5,39 +5,57 @@ create / revert / delete -> save-as (cpds) -> resize -> terminate (delete, mvds)
 the gluster disks are opened through libgfapi at `GLUSTER_VOLUME/<vmid>/disk.<i>` (clone) and
 `GLUSTER_VOLUME/<basename of SOURCE>` (persistent), as LibVirtDriverKVM.cc names them, and compared
 with what the FUSE mount shows.
+
+On the volume as created, and on a sharded one (gluster's option group for VM images turns sharding
+on): there the images are larger than a shard, and the guest writes into the second shard.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
 
 from one_gluster import libvirt, onedsim
 from one_gluster.volume import Server
-from conftest import HOST, VOLUME, deploy, gfapi_differences, gluster_disk, imported, qemu_io
+from conftest import HOST, SHARDED, deploy, gfapi_differences, gfid, gluster_disk, imported, qemu_io, shard_owners
+
+SIZE_MB = 160                   # two shards and a half of 64 MiB
+DATA_MB = 72                    # so that even a qcow2 file of the image is longer than a shard
+FAR = f"{SIZE_MB // 2 + 16}M"   # an offset in the image's data, in its second shard
 
 
 def gluster_uri(name: str) -> str:
     return libvirt.uri(name, Server(HOST, 24007))
 
 
+@pytest.fixture(params=["plain", "sharded"])
+def site(request):
+    """(lab, image datastore, TM) of the volume as created, or of the sharded one."""
+    prefix = "" if request.param == "plain" else "sharded_"
+    return tuple(request.getfixturevalue(prefix + name) for name in ("lab", "ds", "tm"))
+
+
 @pytest.mark.gfapi
-def test_vm_lifecycle_through_libgfapi(tm, ds, sources_dir, tmp_path, vm_ids):
-    base, _ = imported(ds, sources_dir, "life-base", "qcow2")          # non-persistent image
-    persistent, _ = imported(ds, sources_dir, "life-pers", "qcow2")    # persistent image
+def test_vm_lifecycle_through_libgfapi(site, sources_dir, tmp_path, vm_ids):
+    lab, ds, tm = site
+    volume, image_ds, system_ds = lab.volume, tm.image_ds, tm.system_ds
+    base, _ = imported(ds, sources_dir, "life-base", "qcow2", SIZE_MB, DATA_MB)          # non-persistent image
+    persistent, _ = imported(ds, sources_dir, "life-pers", "qcow2", SIZE_MB, DATA_MB)    # persistent image
     vmid = next(vm_ids)
-    disks = [gluster_disk(0, base, "qcow2"), gluster_disk(1, persistent, "qcow2", clone=False),
-             onedsim.volatile_disk(2, kind="fs", size_mb=32, fs="ext4"),
-             onedsim.volatile_disk(3, kind="swap", size_mb=16),
-             gluster_disk(5, base, "qcow2", extra={"QCOW2_STANDALONE": "YES"})]   # a full copy of the image
+    image = dict(size_mb=SIZE_MB, volume=volume, datastore_id=image_ds)
+    disks = [gluster_disk(0, base, "qcow2", **image), gluster_disk(1, persistent, "qcow2", clone=False, **image),
+             onedsim.volatile_disk(2, kind="fs", size_mb=32, fs="ext4", datastore_id=system_ds),
+             onedsim.volatile_disk(3, kind="swap", size_mb=16, datastore_id=system_ds),
+             gluster_disk(5, base, "qcow2", extra={"QCOW2_STANDALONE": "YES"}, **image)]   # a full copy
     deploy(tm, vmid, *disks, lcm_state=1)                               # PROLOG
-    names = {0: libvirt.disk_name(VOLUME, vmid, 0, base, clone=True),
-             1: libvirt.disk_name(VOLUME, vmid, 1, persistent, clone=False),
-             5: libvirt.disk_name(VOLUME, vmid, 5, base, clone=True)}
-    assert names == {0: f"{VOLUME}/{vmid}/disk.0", 1: f"{VOLUME}/{os.path.basename(persistent)}",
-                     5: f"{VOLUME}/{vmid}/disk.5"}
+    names = {0: libvirt.disk_name(volume, vmid, 0, base, clone=True),
+             1: libvirt.disk_name(volume, vmid, 1, persistent, clone=False),
+             5: libvirt.disk_name(volume, vmid, 5, base, clone=True)}
+    assert names == {0: f"{volume}/{vmid}/disk.0", 1: f"{volume}/{os.path.basename(persistent)}",
+                     5: f"{volume}/{vmid}/disk.5"}
     fuse = {0: tm.real(vmid, 0), 1: Path(os.path.realpath(persistent)), 5: tm.real(vmid, 5)}
 
     def check_gfapi(*extra: tuple[str, Path, str]) -> None:
@@ -45,43 +63,53 @@ def test_vm_lifecycle_through_libgfapi(tm, ds, sources_dir, tmp_path, vm_ids):
         assert gfapi_differences(pairs) == []
 
     # deploy: the prolog lines, then the VMM's context step
-    tm.ok("clone", f"vm:{base}", tm.disk(vmid, 0), vmid, 101)
-    tm.ok("ln", f"vm:{persistent}", tm.disk(vmid, 1), vmid, 101)
-    tm.ok("mkimage", 32, "raw", tm.disk(vmid, 2), vmid, 100)
-    tm.ok("mkswap", 16, tm.disk(vmid, 3), vmid, 100)
+    tm.ok("clone", f"vm:{base}", tm.disk(vmid, 0), vmid, image_ds)
+    tm.ok("ln", f"vm:{persistent}", tm.disk(vmid, 1), vmid, image_ds)
+    tm.ok("mkimage", 32, "raw", tm.disk(vmid, 2), vmid, system_ds)
+    tm.ok("mkswap", 16, tm.disk(vmid, 3), vmid, system_ds)
     context_sh = tmp_path / "context.sh"
     context_sh.write_text("ETH0_IP='10.0.0.2'\n")
-    tm.ok("context", context_sh, tm.disk(vmid, 4), vmid, 100)
-    tm.ok("clone", f"vm:{base}", tm.disk(vmid, 5), vmid, 101)
+    tm.ok("context", context_sh, tm.disk(vmid, 4), vmid, system_ds)
+    tm.ok("clone", f"vm:{base}", tm.disk(vmid, 5), vmid, image_ds)
     assert sorted(os.listdir(tm.real(vmid))) == [f"disk.{i}" for i in range(6)]
-    # the guest writes (through FUSE here, as QEMU would through libgfapi)
+    # the guest writes (through FUSE here, as QEMU would through libgfapi), at the start and further on
     for path in fuse.values():
-        assert "wrote" in qemu_io(str(path), "write -P 0xaa 0 1M")
+        assert "wrote" in qemu_io(str(path), "write -P 0xaa 0 1M") + qemu_io(str(path), f"write -P 0xac {FAR} 1M")
     check_gfapi()
 
     # snapshots while powered off: create 0, write, revert to 0, create 1, delete 0
     deploy(tm, vmid, *disks, lcm_state=51)                              # DISK_SNAPSHOT_POWEROFF
     for i in (0, 1):
-        tm.ok("snap_create", tm.disk(vmid, i), 0, vmid, 101)
-        assert "wrote" in qemu_io(str(fuse[i]), "write -P 0xbb 0 1M")
-        tm.ok("snap_revert", tm.disk(vmid, i), 0, vmid, 101)
-        assert "Pattern verification failed" not in qemu_io(str(fuse[i]), "read -P 0xaa 0 1M")
-        tm.ok("snap_create", tm.disk(vmid, i), 1, vmid, 101)
-        tm.ok("snap_delete", tm.disk(vmid, i), 0, vmid, 101)
+        tm.ok("snap_create", tm.disk(vmid, i), 0, vmid, image_ds)
+        assert "wrote" in qemu_io(str(fuse[i]), "write -P 0xbb 0 1M") + qemu_io(str(fuse[i]), f"write -P 0xbb {FAR} 1M")
+        tm.ok("snap_revert", tm.disk(vmid, i), 0, vmid, image_ds)
+        for pattern, offset in (("0xaa", "0"), ("0xac", FAR)):
+            assert "Pattern verification failed" not in qemu_io(str(fuse[i]), f"read -P {pattern} {offset} 1M")
+        tm.ok("snap_create", tm.disk(vmid, i), 1, vmid, image_ds)
+        tm.ok("snap_delete", tm.disk(vmid, i), 0, vmid, image_ds)
 
     # save-as of the clone, then resize it (powered off)
     saved = f"{ds.base_path}/{'ef' * 16}"
-    tm.ok("cpds", tm.disk(vmid, 0), saved, -1, vmid, 101)
+    tm.ok("cpds", tm.disk(vmid, 0), saved, -1, vmid, image_ds)
     deploy(tm, vmid, *disks, lcm_state=63)                              # DISK_RESIZE_POWEROFF
-    tm.ok("resize", tm.disk(vmid, 0), 64, vmid, 101)
-    check_gfapi((gluster_uri(f"{VOLUME}/{os.path.basename(saved)}"), Path(saved), "qcow2"))
-    assert "Pattern verification failed" not in qemu_io(saved, "read -P 0xaa 0 1M")
+    tm.ok("resize", tm.disk(vmid, 0), SIZE_MB + 64, vmid, image_ds)
+    check_gfapi((gluster_uri(f"{volume}/{os.path.basename(saved)}"), Path(saved), "qcow2"))
+    for pattern, offset in (("0xaa", "0"), ("0xac", FAR)):
+        assert "Pattern verification failed" not in qemu_io(saved, f"read -P {pattern} {offset} 1M")
+    kept = {gfid(lab, p) for p in (base, persistent, saved)}
+    if volume == SHARDED:
+        assert shard_owners(lab) > kept                                # the disks hold shards too
 
     # terminate: the epilog lines
     deploy(tm, vmid, *disks, lcm_state=11)                              # EPILOG
-    tm.ok("mvds", tm.disk(vmid, 1), persistent, vmid, 101)
+    tm.ok("mvds", tm.disk(vmid, 1), persistent, vmid, image_ds)
     for i in range(6):
-        tm.ok("delete", tm.disk(vmid, i), vmid, 100 if i in (2, 3, 4) else 101)
-    tm.ok("delete", f"{tm.host}:{tm.location}100/{vmid}", vmid, 100)
+        tm.ok("delete", tm.disk(vmid, i), vmid, system_ds if i in (2, 3, 4) else image_ds)
+    tm.ok("delete", f"{tm.host}:{tm.location}{system_ds}/{vmid}", vmid, system_ds)
     assert not tm.real(vmid).exists()
     assert all(os.path.isfile(p) for p in (base, persistent, saved))    # images outlive the VM
+    if volume == SHARDED:                                             # the disks' shards go, in the background
+        deadline = time.monotonic() + 30
+        while shard_owners(lab) != kept and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert shard_owners(lab) == kept
