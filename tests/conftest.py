@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(os.environ.get("ONE_GLUSTER_FIXTURES", REPO.parent / "shared" / "fixtures" / "opennebula-7.5"))
 HOST = "127.0.1.1"
 VOLUME = "ogtest"
-SHARDED = "ogshard"
+VIRT = "ogvirt"
 MiB = 1 << 20
 
 
@@ -253,16 +253,17 @@ def tm(lab, remotes, oned, auth_file) -> TransferManager:
 
 
 @pytest.fixture(scope="session")
-def sharded_lab(tmp_path_factory, glusterd) -> Iterator[labmod.Lab]:
-    """A second test volume, tuned the way gluster's own option group for VM images tunes one
-    (`gluster volume set VOL group distributed-virt`, the group for a volume without replicas), which
-    turns sharding on: files are cut into 64 MiB shards and holes cannot be seen through the mount.
-    FUSE-mounted as system datastore 200, image datastore 201 a symlink to it."""
-    root = tmp_path_factory.mktemp("sharded")
+def virt_lab(tmp_path_factory, glusterd) -> Iterator[labmod.Lab]:
+    """A second test volume as operators run one for VM images: replica 3 (three bricks on the lab's
+    one host) tuned with gluster's own option group (`gluster volume set VOL group virt`), which turns
+    sharding on: files are cut into 64 MiB shards and holes cannot be seen through the mount; O_DIRECT
+    is strict. FUSE-mounted as system datastore 200, image datastore 201 a symlink to it."""
+    root = tmp_path_factory.mktemp("virt")
     datastores = root / "datastores"
-    volume = labmod.Lab(root=str(root), volume=SHARDED, host=HOST, mount_point=str(datastores / "200"))
+    volume = labmod.Lab(root=str(root), volume=VIRT, host=HOST, replica=3,
+                        mount_point=str(datastores / "200"))
     volume.up()
-    subprocess.run(["gluster", "--mode=script", "volume", "set", SHARDED, "group", "distributed-virt"],
+    subprocess.run(["gluster", "--mode=script", "volume", "set", VIRT, "group", "virt"],
                    check=True, capture_output=True)
     mounts.unmount(volume.mount_point)              # mounted again with the new options in its graph
     volume.mount()
@@ -272,13 +273,13 @@ def sharded_lab(tmp_path_factory, glusterd) -> Iterator[labmod.Lab]:
 
 
 @pytest.fixture(scope="session")
-def sharded_ds(sharded_lab, remotes, sources_dir) -> ImageDatastore:
-    return _image_datastore(sharded_lab, remotes, sources_dir, 201)
+def virt_ds(virt_lab, remotes, sources_dir) -> ImageDatastore:
+    return _image_datastore(virt_lab, remotes, sources_dir, 201)
 
 
 @pytest.fixture(scope="session")
-def sharded_tm(sharded_lab, remotes, oned, auth_file) -> TransferManager:
-    return _transfer_manager(sharded_lab, remotes, oned, auth_file, 200)
+def virt_tm(virt_lab, remotes, oned, auth_file) -> TransferManager:
+    return _transfer_manager(virt_lab, remotes, oned, auth_file, 200)
 
 
 def shard_owners(lab: labmod.Lab) -> set[str]:

@@ -6,8 +6,9 @@ the gluster disks are opened through libgfapi at `GLUSTER_VOLUME/<vmid>/disk.<i>
 `GLUSTER_VOLUME/<basename of SOURCE>` (persistent), as LibVirtDriverKVM.cc names them, and compared
 with what the FUSE mount shows.
 
-On the volume as created, and on a sharded one (gluster's option group for VM images turns sharding
-on): there the images are larger than a shard, and the guest writes into the second shard.
+On the volume as created, and on a replica-3 volume tuned with gluster's option group for VM images
+(`virt_lab`), which shards files: there the images are longer than a shard, and the guest writes into
+their second shard.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import pytest
 
 from one_gluster import libvirt, onedsim
 from one_gluster.volume import Server
-from conftest import HOST, SHARDED, deploy, gfapi_differences, gfid, gluster_disk, imported, qemu_io, shard_owners
+from conftest import HOST, VIRT, deploy, gfapi_differences, gfid, gluster_disk, imported, qemu_io, shard_owners
 
 SIZE_MB = 160                   # two shards and a half of 64 MiB
 DATA_MB = 72                    # so that even a qcow2 file of the image is longer than a shard
@@ -31,10 +32,10 @@ def gluster_uri(name: str) -> str:
     return libvirt.uri(name, Server(HOST, 24007))
 
 
-@pytest.fixture(params=["plain", "sharded"])
+@pytest.fixture(params=["plain", "replica-3-virt"])
 def site(request):
-    """(lab, image datastore, TM) of the volume as created, or of the sharded one."""
-    prefix = "" if request.param == "plain" else "sharded_"
+    """(lab, image datastore, TM) of the volume as created, or of the replica-3, sharded one."""
+    prefix = "" if request.param == "plain" else "virt_"
     return tuple(request.getfixturevalue(prefix + name) for name in ("lab", "ds", "tm"))
 
 
@@ -97,7 +98,7 @@ def test_vm_lifecycle_through_libgfapi(site, sources_dir, tmp_path, vm_ids):
     for pattern, offset in (("0xaa", "0"), ("0xac", FAR)):
         assert "Pattern verification failed" not in qemu_io(saved, f"read -P {pattern} {offset} 1M")
     kept = {gfid(lab, p) for p in (base, persistent, saved)}
-    if volume == SHARDED:
+    if volume == VIRT:
         assert shard_owners(lab) > kept                                # the disks hold shards too
 
     # terminate: the epilog lines
@@ -108,7 +109,7 @@ def test_vm_lifecycle_through_libgfapi(site, sources_dir, tmp_path, vm_ids):
     tm.ok("delete", f"{tm.host}:{tm.location}{system_ds}/{vmid}", vmid, system_ds)
     assert not tm.real(vmid).exists()
     assert all(os.path.isfile(p) for p in (base, persistent, saved))    # images outlive the VM
-    if volume == SHARDED:                                             # the disks' shards go, in the background
+    if volume == VIRT:                                             # the disks' shards go, in the background
         deadline = time.monotonic() + 30
         while shard_owners(lab) != kept and time.monotonic() < deadline:
             time.sleep(0.5)
