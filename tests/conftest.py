@@ -7,11 +7,14 @@ stdin, documents with the fields and order of the captured fixtures, built by `o
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import shutil
+import ssl
 import subprocess
 import sys
+import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -125,6 +128,24 @@ def _image_datastore(lab: labmod.Lab, remotes: Path, sources_dir: Path, ds_id: i
     template = {"GLUSTER_HOST": f"{HOST}:24007", "GLUSTER_VOLUME": lab.volume,
                 "SAFE_DIRS": f"{sources_dir}/", "RESTRICTED_DIRS": "/"}
     return ImageDatastore(remotes, base, template, ds_id)
+
+
+def serve(directory: Path, tls: Optional[ssl.SSLContext] = None) -> http.server.ThreadingHTTPServer:
+    """A loopback HTTP(S) server for `directory`, running until shut down."""
+    handler = lambda *a, **kw: http.server.SimpleHTTPRequestHandler(*a, directory=str(directory), **kw)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    if tls:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+@pytest.fixture(scope="session")
+def http_root(sources_dir):
+    """A loopback HTTP server serving the sources directory."""
+    server = serve(sources_dir)
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
 
 
 @pytest.fixture(scope="session")

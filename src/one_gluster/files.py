@@ -7,10 +7,14 @@ import errno
 import functools
 import os
 import queue
+import re
 import secrets
 import shutil
 import threading
+import time
 from typing import BinaryIO, Callable, Iterator, Optional
+
+from . import log
 
 SECTOR = 512
 CHUNK = 1 << 20          # bytes read at a time
@@ -19,6 +23,8 @@ BLOCK = 64 << 10         # granularity at which zeros become holes
 ALIGN = 4096             # O_DIRECT: offsets, lengths and memory in multiples of any brick's sector size
 _ZERO_CHUNK = bytes(CHUNK)
 _ZERO_BLOCK = bytes(BLOCK)
+_STAGED = re.compile(r"\..+\.[0-9a-f]{8}\.[a-z0-9]+")     # the names Staging.temp gives
+STALE_AFTER = 24 * 3600  # seconds a staging file goes unwritten before it counts as left behind
 
 
 def pad_to_sector(path: str) -> None:
@@ -69,6 +75,27 @@ class Staging:
                 os.unlink(path)
             except FileNotFoundError:
                 pass
+            except OSError as error:      # the volume failed (quorum lost): the action's own error stands
+                log.error(f"Could not remove the staging file {path} ({error.strerror}): "
+                          "remove it once the volume answers again")
+
+
+def remove_stale_staging(directory: str) -> list[str]:
+    """Remove the staging files in `directory` that nothing has written for STALE_AFTER, and return
+    their paths: those of actions that failed with their volume and could not remove them (an action
+    at work keeps writing its files: even a download capped at 1 KB/s writes a chunk every ~17 min)."""
+    removed, now = [], time.time()
+    with os.scandir(directory) as entries:
+        for entry in entries:
+            if not _STAGED.fullmatch(entry.name):
+                continue
+            try:
+                if now - entry.stat(follow_symlinks=False).st_mtime > STALE_AFTER:
+                    os.unlink(entry.path)
+                    removed.append(entry.path)
+            except FileNotFoundError:     # removed meanwhile, by its action or another sweep
+                pass
+    return removed
 
 
 class NewFile:

@@ -5,21 +5,18 @@ from __future__ import annotations
 import bz2
 import gzip
 import hashlib
-import http.server
 import json
 import lzma
 import os
 import ssl
 import subprocess
-import threading
 import time
 from pathlib import Path
-from typing import Optional
 
 import pytest
 
 from one_gluster import onedsim
-from conftest import allocated, make_raw, qemu_img
+from conftest import allocated, make_raw, qemu_img, serve
 
 MiB = 1 << 20
 
@@ -36,24 +33,6 @@ def qcow2_image(raw_image, sources_dir) -> Path:
     path = sources_dir / "disk.qcow2"
     qemu_img("convert", "-O", "qcow2", str(raw_image), str(path))
     return path
-
-
-def serve(directory: Path, tls: Optional[ssl.SSLContext] = None) -> http.server.ThreadingHTTPServer:
-    """A loopback HTTP(S) server for `directory`, running until shut down."""
-    handler = lambda *a, **kw: http.server.SimpleHTTPRequestHandler(*a, directory=str(directory), **kw)
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    if tls:
-        server.socket = tls.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
-
-
-@pytest.fixture(scope="module")
-def http_root(sources_dir):
-    """A loopback HTTP server serving the sources directory."""
-    server = serve(sources_dir)
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
 
 
 @pytest.fixture(scope="module")

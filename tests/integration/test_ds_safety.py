@@ -146,6 +146,25 @@ def test_term_mid_copy_leaves_nothing(ds):
         server.shutdown()
 
 
+def test_import_removes_staging_files_left_a_day_ago(ds, sources_dir):
+    """What an action that failed with its volume could not remove (test_virt_volume: quorum lost): the
+    next import into the datastore removes it once nothing has written it for a day, and leaves younger
+    ones (an action at work) and every other file alone."""
+    name = "0123456789abcdef0123456789abcdef"
+    old, young = ds.directory / f".{name}.0badf00d.part", ds.directory / f".{name}.0c0ffee0.part"
+    for path in (old, young):
+        path.write_bytes(b"half an image")
+    os.utime(old, (time.time() - 2 * 24 * 3600,) * 2)
+    before = ds.entries()
+    done = ds.call("cp", onedsim.image(0, path=str(src_image(sources_dir))))
+    assert done.returncode == 0, done.stderr
+    assert f"INFO: cp: Removed {old}, left behind by an action that failed with the volume\n" in done.stderr
+    source = done.stdout.split()[0]
+    assert ds.entries() == (before - {old.name}) | {os.path.basename(source)}
+    young.unlink()
+    ds.ok("rm", onedsim.image(0, source=source))
+
+
 @pytest.mark.gfapi
 def test_images_open_through_libgfapi(ds, sources_dir, lab):
     """What KVM sees: each kind of image the DS writes, opened at the name core gives it."""

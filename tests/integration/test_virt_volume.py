@@ -3,11 +3,11 @@
 `virt_lab` in conftest (replica 3, `group virt`): files are cut into 64 MiB shards,
 `.shard/<gfid>.<n>` on the bricks for every shard after the first, and holes cannot be seen through
 the mount (SEEK_DATA fails), so a copy from the volume reads the holes as zeros. What an operator
-checks: the bytes, the space taken on the bricks (no shard of holes or zeros holds data), and the
-space given back when an image is deleted; with one brick down, the drivers go on and the brick
-heals to the same bytes. The whole life of a VM on this volume, through libgfapi:
-the lifecycle test in tests/e2e. The TM reads the VM from the loopback stand-in for oned's XML-RPC
-API (`oned` in conftest).
+checks: the bytes, the space taken on the bricks (no shard of holes or zeros holds data), the space
+given back when an image is deleted; with one brick down, the drivers go on and the brick heals to
+the same bytes; with two down, an import fails cleanly. The whole life of a VM on this volume,
+through libgfapi: the lifecycle test in tests/e2e. The TM reads the VM from the loopback stand-in
+for oned's XML-RPC API (`oned` in conftest).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import pytest
 from lxml import etree
 
 from one_gluster import gluster, onedsim
-from conftest import deploy, gfid, gluster_disk, make_raw, qemu_img, shard_owners
+from conftest import deploy, gfid, gluster_disk, make_raw, qemu_img, shard_owners, Called
 
 MiB = 1 << 20
 SHARD = 64 * MiB
@@ -54,6 +54,14 @@ def wait_for(predicate, seconds: float) -> bool:
     while not predicate() and time.monotonic() < deadline:
         time.sleep(0.5)
     return predicate()
+
+
+def answers(path: Path) -> bool:
+    """Whether `path` exists on a mount that answers (not ENOTCONN)."""
+    try:
+        return path.exists()
+    except OSError:
+        return False
 
 
 def heal(volume: str) -> bool:
@@ -152,3 +160,38 @@ def test_with_a_brick_down_the_drivers_go_on_and_it_heals(virt_lab, virt_ds, vir
         assert all(filecmp.cmp(a, b, shallow=False) for a, b in zip(healed, kept))
     tm.ok("delete", f"{tm.host}:{tm.location}{tm.system_ds}/{vmid}", vmid, tm.system_ds)
     virt_ds.ok("rm", onedsim.image(0, source=str(source)))
+
+
+def test_quorum_lost_during_an_import(virt_lab, virt_ds, sources_dir, http_root):
+    """Two bricks of three down while an image downloads: client quorum stops every write. The import
+    fails with the volume's own error and names the staging file it could not remove; once the bricks
+    are back, imports go on and leave that file alone until it is a day old (on a sharded volume a
+    file's time cannot be set back, so test_ds_safety shows the day-old file removed)."""
+    image = sources_dir / "quorum.raw"
+    image.write_bytes(os.urandom(12 * MiB))
+    payload = onedsim.request(virt_ds.node(LIMIT_TRANSFER_BW="4M"), onedsim.image(0, path=f"{http_root}/{image.name}"))
+    importing = subprocess.Popen([str(virt_ds.remotes / "datastore/gluster/cp"), "0"], stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        importing.stdin.write(payload)
+        importing.stdin.close()
+        staged = wait_for(lambda: [p for p in Path(virt_lab.bricks[0]).glob(".*.part") if p.stat().st_size], 10)
+        assert staged, "the download never started"
+        for brick in gluster.brick_status(virt_lab.volume)[1:]:
+            os.kill(brick.pid, signal.SIGKILL)
+        out, err = importing.stdout.read(), importing.stderr.read()        # until it exits
+        importing.wait()
+    finally:
+        virt_lab.up()
+    result = Called(importing.returncode, out.decode(), err.decode())
+    leftover = virt_ds.directory / staged[0].name
+    assert result.returncode == 1 and result.stdout == ""
+    assert len(result.plain_errors) == 1 and "Transport endpoint is not connected" in result.plain_errors[0], err
+    assert f"ERROR: cp: Could not remove the staging file {leftover}" in result.stderr
+
+    assert wait_for(lambda: answers(leftover), 30)                      # the mount reconnects to the bricks
+    small = make_raw(sources_dir / "after-quorum.raw", MiB, {0: os.urandom(MiB)})
+    source = virt_ds.ok("cp", onedsim.image(0, path=str(small))).split()[0]
+    assert leftover.exists()          # written a minute ago, as by an action at work: kept (test_ds_safety: a day)
+    leftover.unlink()
+    virt_ds.ok("rm", onedsim.image(0, source=source))

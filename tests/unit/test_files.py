@@ -7,6 +7,7 @@ import io
 import os
 import resource
 import threading
+import time
 
 import pytest
 
@@ -153,6 +154,37 @@ def test_staging_removes_uncommitted(tmp_path):
         staging.temp("scratch")
         staging.commit(temp)
     assert [p.name for p in tmp_path.iterdir()] == ["image"] and final.read_bytes() == b"whole"
+
+
+def test_staging_that_cannot_remove_keeps_the_error_and_says_what_is_left(tmp_path, monkeypatch, capsys):
+    def unreachable(path):
+        raise OSError(errno.ENOTCONN, os.strerror(errno.ENOTCONN), path)
+
+    with pytest.raises(RuntimeError, match="write failed"):
+        with files.Staging(str(tmp_path / "image")) as staging:
+            temp = staging.temp()
+            open(temp, "wb").write(b"half")
+            monkeypatch.setattr(os, "unlink", unreachable)      # the volume has lost its quorum
+            raise RuntimeError("write failed")
+    err = capsys.readouterr().err
+    assert err.startswith("ERROR: ") and err.count("\n") == 1
+    assert f"Could not remove the staging file {temp} (Transport endpoint is not connected)" in err
+
+
+def test_remove_stale_staging_takes_only_old_staging_files(tmp_path):
+    image = "0123456789abcdef0123456789abcdef"
+    with files.Staging(str(tmp_path / image)) as staging:
+        staged = [staging.temp(tag) for tag in ("part", "qcow2", "xml", "link")]   # every tag the actions use
+    others = [image, ".direct-io.0a1b2c3d", f".{image}.md5sum", ".shard"]
+    paths = [*staged, *(str(tmp_path / name) for name in others)]
+    for path in paths:
+        open(path, "wb").close()
+    young = staged.pop()                               # written a minute ago: an action at work
+    for path in paths:
+        if path != young:
+            os.utime(path, (time.time() - files.STALE_AFTER - 60,) * 2)
+    assert sorted(files.remove_stale_staging(str(tmp_path))) == sorted(staged)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*others, os.path.basename(young)])
 
 
 @pytest.mark.parametrize("size,padded", [(0, 0), (1, 512), (512, 512), (196616, 197120)])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from .. import files
+from .. import files, log
 from ..errors import DriverError, RequestError
 from ..request import Datastore, Image
 from ..volume import MountedPath, Volume, refresh, require_mount
@@ -17,9 +17,12 @@ def _mounted_base(ds: Datastore) -> tuple[str, MountedPath]:
 
 
 def new_image_path(ds: Datastore) -> tuple[str, str]:
-    """(SOURCE as OpenNebula will store it, the real path to write) for a new image."""
+    """(SOURCE as OpenNebula will store it, the real path to write) for a new image. Staging files left
+    behind in the datastore by failed actions go first, once a day old (`files.remove_stale_staging`)."""
     base, mounted = _mounted_base(ds)
     os.makedirs(mounted.path, exist_ok=True)          # a new datastore's directory appears on first use
+    for path in files.remove_stale_staging(mounted.path):
+        log.info(f"Removed {path}, left behind by an action that failed with the volume")
     name = files.unique_name(mounted.path)
     return f"{base.rstrip('/')}/{name}", os.path.join(mounted.path, name)
 
