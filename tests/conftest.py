@@ -283,14 +283,16 @@ def virt_lab(tmp_path_factory, glusterd) -> Iterator[labmod.Lab]:
     datastores = root / "datastores"
     volume = labmod.Lab(root=str(root), volume=VIRT, host=HOST, replica=3,
                         mount_point=str(datastores / "200"))
-    volume.up()
-    subprocess.run(["gluster", "--mode=script", "volume", "set", VIRT, "group", "virt"],
-                   check=True, capture_output=True)
-    mounts.unmount(volume.mount_point)              # mounted again with the new options in its graph
-    volume.mount()
-    (datastores / "201").symlink_to("200")
-    yield volume
-    volume.down()
+    try:
+        volume.up()
+        subprocess.run(["gluster", "--mode=script", "volume", "set", VIRT, "group", "virt"],
+                       check=True, capture_output=True)
+        mounts.unmount(volume.mount_point)          # mounted again with the new options in its graph
+        volume.mount()
+        (datastores / "201").symlink_to("200")
+        yield volume
+    finally:
+        volume.down()
 
 
 @pytest.fixture(scope="session")

@@ -23,7 +23,7 @@ import pytest
 from lxml import etree
 
 from one_gluster import gluster, onedsim
-from conftest import deploy, gfid, gluster_disk, make_raw, qemu_img, shard_owners, Called
+from conftest import Called, deploy, gfid, gluster_disk, make_raw, qemu_img, shard_owners
 
 MiB = 1 << 20
 SHARD = 64 * MiB
