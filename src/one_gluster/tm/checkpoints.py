@@ -15,7 +15,7 @@ from lxml import etree
 
 from .. import increments, log
 from .layout import Disk
-from .live import bitmaps, remove_bitmaps, target_dev, virsh, xml_file
+from .live import bitmaps, node, remove_bitmaps, target_dev, virsh, xml_file
 
 
 def checkpoint_xml(name: str, devices: Iterable[str], others: Iterable[str], created: int | None = None) -> bytes:
@@ -44,10 +44,11 @@ def keep_only(host: str, domain: str, disks: list[Disk], others: list[str], pare
     libvirt: the backup about to start counts changes from it and makes the next one."""
     vmid = disks[0].vmid
     devices = [target_dev(disk) for disk in disks]
+    nodes = [node(host, domain, disk) for disk in disks]          # QEMU's block node of each disk
     known = _listed(host, domain, vmid)
     if parent and parent not in known:
-        for disk in disks:
-            if parent not in bitmaps(host, domain, disk):
+        for disk, block in zip(disks, nodes):
+            if parent not in bitmaps(host, domain, block):
                 raise increments.broken_chain(f"Disk {disk.disk_id} of VM {vmid}", parent)
         spec = checkpoint_xml(parent, devices, others, int(time.time()))
         with xml_file(folder, ".checkpoint.xml", spec) as path:
@@ -58,7 +59,7 @@ def keep_only(host: str, domain: str, disks: list[Disk], others: list[str], pare
     for name in known:
         if name != parent:
             virsh(host, "checkpoint-delete", domain, name, what=f"Deleting checkpoint {name} of {domain}")
-    for disk in disks:
-        stale = [name for name in bitmaps(host, domain, disk)
+    for block in nodes:
+        stale = [name for name in bitmaps(host, domain, block)
                  if increments.is_checkpoint_of(name, vmid) and name != parent]
-        remove_bitmaps(host, domain, disk, stale)
+        remove_bitmaps(host, domain, block, stale)

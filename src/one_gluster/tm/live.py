@@ -78,7 +78,7 @@ def _inserted(host: str, domain: str, disk: Disk) -> dict[str, Any]:
     raise DriverError(f"QEMU of {domain} has no block device for disk {target} ({alias})")
 
 
-def _node(host: str, domain: str, disk: Disk) -> str:
+def node(host: str, domain: str, disk: Disk) -> str:
     """The QEMU block node of the disk."""
     return _inserted(host, domain, disk)["node-name"]
 
@@ -91,18 +91,17 @@ def snapshot_names(host: str, vm: Vm, disk: Disk) -> list[str]:
     return [snapshot.get("name", "") for snapshot in image.get("snapshots", [])]
 
 
-def bitmaps(host: str, domain: str, disk: Disk) -> list[str]:
-    """Names of the dirty bitmaps QEMU keeps for the disk (those loaded from the image, and those made since)."""
-    node = _node(host, domain, disk)
+def bitmaps(host: str, domain: str, node: str) -> list[str]:
+    """Names of the dirty bitmaps QEMU keeps for block `node` (those loaded from the image, and those made
+    since)."""
     for found in _qmp(host, domain, "query-named-block-nodes", flat=True):
         if found.get("node-name") == node:
             return [bitmap.get("name", "") for bitmap in found.get("dirty-bitmaps", [])]
     raise DriverError(f"QEMU of {domain} has no block node {node}")
 
 
-def remove_bitmaps(host: str, domain: str, disk: Disk, names: list[str]) -> None:
-    """Remove dirty bitmaps `names` of the disk from QEMU (and from the image, where they are persistent)."""
-    node = _node(host, domain, disk) if names else ""
+def remove_bitmaps(host: str, domain: str, node: str, names: list[str]) -> None:
+    """Remove dirty bitmaps `names` of block `node` from QEMU (and from the image, where they are persistent)."""
     for name in names:
         _qmp(host, domain, "block-dirty-bitmap-remove", node=node, name=name)
 
@@ -118,12 +117,12 @@ def gfapi_uri(mounted: MountedPath, disk: Disk) -> str:
 
 def snapshot_create(host: str, vm: Vm, disk: Disk, tag: str) -> None:
     domain = _domain(vm)
-    _qmp(host, domain, "blockdev-snapshot-internal-sync", device=_node(host, domain, disk), name=tag)
+    _qmp(host, domain, "blockdev-snapshot-internal-sync", device=node(host, domain, disk), name=tag)
 
 
 def snapshot_delete(host: str, vm: Vm, disk: Disk, tag: str) -> None:
     domain = _domain(vm)
-    _qmp(host, domain, "blockdev-snapshot-delete-internal-sync", device=_node(host, domain, disk), name=tag)
+    _qmp(host, domain, "blockdev-snapshot-delete-internal-sync", device=node(host, domain, disk), name=tag)
 
 
 # BACKUP_CONFIG/FS_FREEZE: the virsh commands that hold the guest and release it, as logs name them
