@@ -15,6 +15,7 @@ import ssl
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -197,6 +198,14 @@ def make_raw(path: Path, size: int, data: dict[int, bytes]) -> Path:
 
 def allocated(path: Path) -> int:
     return os.stat(path).st_blocks * 512
+
+
+def wait_for(predicate, seconds: float, poll: float = 0.5) -> bool:
+    """Whether `predicate()` comes true within `seconds`, asked every `poll` seconds."""
+    deadline = time.monotonic() + seconds
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(poll)
+    return predicate()
 
 
 def which(tool: str) -> bool:

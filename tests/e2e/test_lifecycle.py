@@ -14,14 +14,14 @@ their second shard.
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import pytest
 
 from one_gluster import libvirt, onedsim
 from one_gluster.volume import Server
-from conftest import HOST, VIRT, deploy, gfapi_differences, gfid, gluster_disk, imported, qemu_io, shard_owners
+from conftest import (HOST, VIRT, deploy, gfapi_differences, gfid, gluster_disk, imported, qemu_io, shard_owners,
+                      wait_for)
 
 SIZE_MB = 160                   # two shards and a half of 64 MiB
 DATA_MB = 72                    # so that even a qcow2 file of the image is longer than a shard
@@ -111,7 +111,4 @@ def test_vm_lifecycle_through_libgfapi(site, sources_dir, tmp_path, vm_ids):
     assert not tm.real(vmid).exists()
     assert all(os.path.isfile(p) for p in (base, persistent, saved))    # images outlive the VM
     if volume == VIRT:                                             # the disks' shards go, in the background
-        deadline = time.monotonic() + 30
-        while vm_disks & shard_owners(lab) and time.monotonic() < deadline:
-            time.sleep(0.5)
-        assert not vm_disks & shard_owners(lab) and kept <= shard_owners(lab)
+        assert wait_for(lambda: not vm_disks & shard_owners(lab), 30) and kept <= shard_owners(lab)

@@ -9,12 +9,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from one_gluster import mounts
+from conftest import wait_for
 
 HOST = "127.0.1.1"
 
@@ -74,10 +74,7 @@ def test_mount_links_owns_records_and_reruns(node):
     assert (root / "fstab").read_text().count("glusterfs") == 1
 
     os.kill(fuse_client(system)[0], signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while mounts.state(str(system)) != "dead" and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert mounts.state(str(system)) == "dead"
+    assert wait_for(lambda: mounts.state(str(system)) == "dead", 10, poll=0.1)
     code, recovered = cli(*args)
     assert code == 0 and recovered[f"mount {system}"]["found"].startswith("dead mount")
     assert (system / "written-here").read_bytes() == b"on the volume"

@@ -16,14 +16,13 @@ import filecmp
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 from lxml import etree
 
 from one_gluster import gluster, onedsim
-from conftest import Called, deploy, gfid, gluster_disk, make_raw, qemu_img, shard_owners
+from conftest import Called, deploy, gfid, gluster_disk, make_raw, qemu_img, shard_owners, wait_for
 
 MiB = 1 << 20
 SHARD = 64 * MiB
@@ -47,13 +46,6 @@ def on_brick(lab, path: Path, brick: int = 0) -> list[Path]:
 def brick_space(lab, path: Path) -> int:
     """Bytes the file at `path` takes on a brick."""
     return sum(p.stat().st_blocks * 512 for p in on_brick(lab, path))
-
-
-def wait_for(predicate, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while not predicate() and time.monotonic() < deadline:
-        time.sleep(0.5)
-    return predicate()
 
 
 def answers(path: Path) -> bool:
