@@ -14,6 +14,7 @@ import shutil
 import ssl
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -24,7 +25,7 @@ from typing import Iterator, Optional
 
 import pytest
 
-from one_gluster import lab as labmod
+from one_gluster import gluster, lab as labmod
 from one_gluster import mounts, onedsim
 
 REPO = Path(__file__).resolve().parents[1]
@@ -32,6 +33,8 @@ FIXTURES = Path(os.environ.get("ONE_GLUSTER_FIXTURES", REPO.parent / "shared" / 
 HOST = "127.0.1.1"
 VOLUME = "ogtest"
 VIRT = "ogvirt"
+OWNED = "ogowned"
+ONEADMIN = 9869          # oneadmin's uid and gid in OpenNebula's packages: who runs the drivers on a front-end
 MiB = 1 << 20
 
 
@@ -94,6 +97,7 @@ class ImageDatastore:
     base_path: str
     template: dict[str, str] = field(default_factory=dict)
     ds_id: int = 101
+    user: Optional[int] = None     # the uid and gid the driver runs as (None: root, as this process)
 
     @property
     def directory(self) -> Path:
@@ -105,7 +109,7 @@ class ImageDatastore:
     def call(self, action: str, image=None, object_id: int = 0, ds_template: Optional[dict] = None,
              extra: Optional[dict] = None, env: Optional[dict] = None, ds_type: int = 0) -> Called:
         payload = onedsim.request(self.node(ds_type, **(ds_template or {})), image, extra)
-        done = onedsim.call(str(self.remotes / "datastore" / "gluster" / action), object_id, payload, env)
+        done = onedsim.call(str(self.remotes / "datastore" / "gluster" / action), object_id, payload, env, self.user)
         return Called(done.returncode, done.stdout.decode(), done.stderr.decode())
 
     def ok(self, action: str, image=None, **kwargs) -> str:
@@ -124,11 +128,12 @@ def sources_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("sources")
 
 
-def _image_datastore(lab: labmod.Lab, remotes: Path, sources_dir: Path, ds_id: int) -> ImageDatastore:
+def _image_datastore(lab: labmod.Lab, remotes: Path, sources_dir: Path, ds_id: int,
+                     user: Optional[int] = None) -> ImageDatastore:
     base = f"{Path(lab.mount_point).parent}//{ds_id}"    # oned's BASE_PATH keeps the double slash
     template = {"GLUSTER_HOST": f"{HOST}:24007", "GLUSTER_VOLUME": lab.volume,
                 "SAFE_DIRS": f"{sources_dir}/", "RESTRICTED_DIRS": "/"}
-    return ImageDatastore(remotes, base, template, ds_id)
+    return ImageDatastore(remotes, base, template, ds_id, user)
 
 
 def serve(directory: Path, tls: Optional[ssl.SSLContext] = None) -> http.server.ThreadingHTTPServer:
@@ -158,8 +163,10 @@ def qemu_img(*args: str) -> str:
     return subprocess.run(["qemu-img", *args], check=True, capture_output=True, text=True).stdout
 
 
-def qemu_io(path: str, command: str, fmt: str = "qcow2") -> str:
-    done = subprocess.run(["qemu-io", "-f", fmt, "-c", command, path], capture_output=True, text=True)
+def qemu_io(path: str, command: str, fmt: str = "qcow2", user: Optional[int] = None) -> str:
+    """`qemu-io -c command` on the image at `path`, as uid and gid `user` where given (QEMU's user)."""
+    done = subprocess.run(["qemu-io", "-f", fmt, "-c", command, path], capture_output=True, text=True,
+                          **onedsim.as_user(user))
     return done.stdout + done.stderr
 
 
@@ -231,6 +238,7 @@ class TransferManager:
     host: str = "127.0.0.1"
     volume: str = VOLUME
     system_ds: int = 100   # the image datastore is the next id, a symlink to the same directory
+    user: Optional[int] = None     # the uid and gid the driver runs as (None: root, as this process)
 
     @property
     def env(self) -> dict[str, str]:
@@ -238,7 +246,8 @@ class TransferManager:
 
     def call(self, action: str, *args: object, stdin: bytes = b"", env: Optional[dict] = None) -> Called:
         done = subprocess.run([str(self.remotes / "tm" / "gluster" / action), *map(str, args)], input=stdin,
-                              capture_output=True, env={**self.env, **(env or {})}, check=False)
+                              capture_output=True, env={**self.env, **(env or {})}, check=False,
+                              **onedsim.as_user(self.user))
         return Called(done.returncode, done.stdout.decode(), done.stderr.decode())
 
     def ok(self, action: str, *args: object, **kwargs) -> Called:
@@ -267,14 +276,14 @@ def auth_file(tmp_path_factory) -> str:
 
 
 def _transfer_manager(lab: labmod.Lab, remotes: Path, oned: onedsim.OnedApi, auth_file: str,
-                      system_ds: int) -> TransferManager:
+                      system_ds: int, user: Optional[int] = None) -> TransferManager:
     """The TM of `lab`'s system datastore, with its image datastore registered in oned's stand-in."""
     location = str(Path(lab.mount_point).parent) + "/"
     gluster = {"GLUSTER_HOST": f"{HOST}:24007", "GLUSTER_VOLUME": lab.volume}
     oned.datastores[system_ds] = onedsim.datastore(system_ds, f"{location}/{system_ds}", {
         **gluster, "SHARED": "YES", "TYPE": "SYSTEM_DS"}, name="gsys", ds_type=1)
     oned.datastores[system_ds + 1] = onedsim.datastore(system_ds + 1, f"{location}/{system_ds + 1}", gluster)
-    return TransferManager(remotes, oned, location, auth_file, volume=lab.volume, system_ds=system_ds)
+    return TransferManager(remotes, oned, location, auth_file, volume=lab.volume, system_ds=system_ds, user=user)
 
 
 @pytest.fixture(scope="session")
@@ -312,6 +321,65 @@ def virt_ds(virt_lab, remotes, sources_dir) -> ImageDatastore:
 @pytest.fixture(scope="session")
 def virt_tm(virt_lab, remotes, oned, auth_file) -> TransferManager:
     return _transfer_manager(virt_lab, remotes, oned, auth_file, 200)
+
+
+@dataclass
+class Home:
+    """What the drivers' user needs beside the owned volume, in directories it can reach."""
+    remotes: Path          # the drivers, installed by install.sh
+    sources: Path          # where images come from (SAFE_DIRS)
+    auth_file: str         # ONE_AUTH, oneadmin's own
+
+
+@pytest.fixture(scope="session")
+def owned_lab(glusterd) -> Iterator[labmod.Lab]:
+    """A third test volume, on which the drivers run as they do on a front-end: as oneadmin (uid and gid
+    9869, no other group). Its files belong to oneadmin (`storage.owner-uid/gid`, as `one-gluster
+    prepare` sets them). It lives in a directory of /var/tmp that any user can traverse (pytest's own
+    are root's only). FUSE-mounted as system datastore 300, image datastore 301 a symlink to it."""
+    try:
+        subprocess.run([sys.executable, "-c", "pass"], check=True, capture_output=True, **onedsim.as_user(ONEADMIN))
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip(f"uid {ONEADMIN} cannot run the test interpreter {sys.executable}: a directory above it "
+                    "is closed to other users")
+    root = Path(tempfile.mkdtemp(prefix="one-gluster-oneadmin-", dir="/var/tmp"))
+    root.chmod(0o755)
+    datastores = root / "datastores"
+    volume = labmod.Lab(root=str(root), volume=OWNED, host=HOST, mount_point=str(datastores / "300"))
+    try:
+        volume.up()
+        gluster.set_options(OWNED, {"storage.owner-uid": str(ONEADMIN), "storage.owner-gid": str(ONEADMIN)})
+        assert wait_for(lambda: os.stat(volume.mount_point).st_uid == ONEADMIN, 10)
+        (datastores / "301").symlink_to("300")
+        yield volume
+    finally:
+        volume.down()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def owned_home(owned_lab) -> Home:
+    root = Path(owned_lab.root)
+    remotes = root / "remotes"
+    subprocess.run([str(REPO / "install.sh"), "--no-packages", "--python", sys.executable, "--remotes", str(remotes)],
+                   check=True, capture_output=True, env={**os.environ, "ONE_LOCATION": str(root / "one")})
+    sources = root / "sources"
+    sources.mkdir(mode=0o755)
+    auth = root / "one_auth"
+    auth.write_text("oneadmin:opennebula\n")
+    os.chown(auth, ONEADMIN, ONEADMIN)
+    auth.chmod(0o600)
+    return Home(remotes, sources, str(auth))
+
+
+@pytest.fixture(scope="session")
+def owned_ds(owned_lab, owned_home) -> ImageDatastore:
+    return _image_datastore(owned_lab, owned_home.remotes, owned_home.sources, 301, ONEADMIN)
+
+
+@pytest.fixture(scope="session")
+def owned_tm(owned_lab, owned_home, oned) -> TransferManager:
+    return _transfer_manager(owned_lab, owned_home.remotes, oned, owned_home.auth_file, 300, ONEADMIN)
 
 
 def shard_owners(lab: labmod.Lab) -> set[str]:
@@ -354,14 +422,15 @@ def gluster_disk(disk_id: int, source: str, fmt: str, size_mb: int = 32, volume:
                               hosts=f"{HOST}:24007", **kw)
 
 
-def gfapi_differences(pairs: list[tuple[str, Path, str]]) -> list[str]:
+def gfapi_differences(pairs: list[tuple[str, Path, str]], user: Optional[int] = None) -> list[str]:
     """Open each `gluster://` URI through libgfapi and compare it with the FUSE path, as `fmt`: what KVM
-    reads against what the drivers wrote. ~10 s per open here (glfs_fini), so all run side by side.
-    Returns one line per pair that differs (empty: all identical)."""
+    reads against what the drivers wrote, as uid and gid `user` where given (QEMU's user). ~10 s per
+    open here (glfs_fini), so all run side by side. Returns one line per pair that differs (empty: all
+    identical)."""
     def compare(pair: tuple[str, Path, str]) -> subprocess.CompletedProcess:
         uri, path, fmt = pair
         return subprocess.run(["qemu-img", "compare", "-U", "-f", fmt, "-F", fmt, uri, str(path)],
-                              capture_output=True, text=True)
+                              capture_output=True, text=True, **onedsim.as_user(user))
 
     with ThreadPoolExecutor(len(pairs)) as pool:
         results = list(pool.map(compare, pairs))

@@ -20,7 +20,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 if [ ! -x .venv/bin/python ]; then
-    python3 -m venv .venv
+    # Debian's interpreter, as install.sh uses: the drivers also run as oneadmin, who must reach it
+    /usr/bin/python3 -m venv .venv
 fi
 .venv/bin/pip install --quiet --disable-pip-version-check -e ".[test]"
-exec .venv/bin/python -m pytest -q "$@"
+exec .venv/bin/python -m pytest -q -rs "$@"

@@ -84,7 +84,12 @@ def _unexpected(kind: str, action: str, exc: Exception) -> str:
     kind = KINDS.get(kind, kind)
     if isinstance(exc, OSError):     # the system refused: a full volume, a lost mount, permissions
         where = f": {exc.filename}" if exc.filename else ""
-        return f"The {kind} action {action} failed: {exc.strerror or exc}{where}"
+        why = ""
+        if isinstance(exc, PermissionError) and exc.filename:
+            from .files import ownership
+
+            why = f" ({ownership(exc.filename)})"
+        return f"The {kind} action {action} failed: {exc.strerror or exc}{where}{why}"
     return f"Internal error in {kind} action {action}: {type(exc).__name__}: {exc}"
 
 

@@ -15,6 +15,7 @@ import time
 from typing import BinaryIO, Callable, Iterator, Optional
 
 from . import log
+from .errors import DriverError
 
 SECTOR = 512
 CHUNK = 1 << 20          # bytes read at a time
@@ -67,6 +68,11 @@ class Staging:
         self._temps.remove(temp)
 
     def __enter__(self) -> "Staging":
+        # said here, with whose the directory is: the tools that write the files say only "Permission denied"
+        if os.path.isdir(self._dir) and not os.access(self._dir, os.W_OK | os.X_OK):
+            raise DriverError(f"Permission denied: {self._dir} ({ownership(self._dir)}): the volume's files "
+                              "must belong to oneadmin; `one-gluster prepare` sets its storage.owner-uid/gid "
+                              "to oneadmin's ids")
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -78,6 +84,19 @@ class Staging:
             except OSError as error:      # the volume failed (quorum lost): the action's own error stands
                 log.error(f"Could not remove the staging file {path} ({error.strerror}): "
                           "remove it once the volume answers again")
+
+
+def ownership(path: str) -> str:
+    """This process's ids against the owner and mode of `path` and of its directory: what a permission
+    error needs said (reading a file depends on the file, making or removing one on its directory)."""
+    facts = [f"the driver runs as uid {os.geteuid()} gid {os.getegid()}"]
+    for target in (path, os.path.dirname(path.rstrip("/")) or "/"):
+        try:
+            st = os.stat(target)
+        except OSError:
+            continue
+        facts.append(f"{target} belongs to uid {st.st_uid} gid {st.st_gid}, mode {st.st_mode & 0o7777:04o}")
+    return "; ".join(facts)
 
 
 def remove_stale_staging(directory: str) -> list[str]:

@@ -11,7 +11,7 @@ import base64
 import os
 import subprocess
 import threading
-from typing import Mapping, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 from lxml import etree
 
@@ -111,11 +111,18 @@ def request(datastore_node: etree._Element, image_node: Optional[etree._Element]
     return base64.b64encode(etree.tostring(root))
 
 
-def call(executable: str, object_id: int, payload: bytes,
-         env: Optional[Mapping[str, str]] = None) -> subprocess.CompletedProcess:
-    """Run a DS action as oned 6.8+ does: `<action> <id>`, the base64 request on stdin."""
+def call(executable: str, object_id: int, payload: bytes, env: Optional[Mapping[str, str]] = None,
+         user: Optional[int] = None) -> subprocess.CompletedProcess:
+    """Run a DS action as oned 6.8+ does: `<action> <id>`, the base64 request on stdin; as uid and gid
+    `user` (oned's oneadmin) where given."""
     return subprocess.run([executable, str(object_id)], input=payload, capture_output=True,
-                          env={**os.environ, **(env or {})}, check=False)
+                          env={**os.environ, **(env or {})}, check=False, **as_user(user))
+
+
+def as_user(uid: Optional[int]) -> dict[str, Any]:
+    """subprocess arguments that run a command as uid and gid `uid` with no other group (None: as this
+    process)."""
+    return {} if uid is None else {"user": uid, "group": uid, "extra_groups": []}
 
 
 def image_disk(disk_id: int, *, image_id: int, source: str, fmt: str, size_mb: int, volume: str, hosts: str,

@@ -112,7 +112,7 @@ def check_path(path: str, rules: PathRules) -> str:
     if not os.path.isfile(resolved):
         raise DriverError(f"Image path {path} is not a regular file")
     if not os.access(resolved, os.R_OK):
-        raise DriverError(f"Image file {path} is not readable by the driver's user")
+        raise DriverError(f"Image file {path} is not readable by the driver's user ({files.ownership(resolved)})")
     return resolved
 
 

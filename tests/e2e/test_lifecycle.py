@@ -6,9 +6,11 @@ the gluster disks are opened through libgfapi at `GLUSTER_VOLUME/<vmid>/disk.<i>
 `GLUSTER_VOLUME/<basename of SOURCE>` (persistent), as LibVirtDriverKVM.cc names them, and compared
 with what the FUSE mount shows.
 
-On the volume as created, and on a replica-3 volume tuned with gluster's option group for VM images
+On the volume as created; on a replica-3 volume tuned with gluster's option group for VM images
 (`virt_lab`), which shards files: there the images are longer than a shard, and the guest writes into
-their second shard.
+their second shard; and on a volume owned by oneadmin (`owned_lab`), where the drivers, the guest's
+writes and the libgfapi opens run as oneadmin, as on an OpenNebula front-end and its KVM nodes (QEMU
+runs as oneadmin there).
 """
 
 from __future__ import annotations
@@ -32,16 +34,22 @@ def gluster_uri(name: str) -> str:
     return libvirt.uri(name, Server(HOST, 24007))
 
 
-@pytest.fixture(params=["plain", "replica-3-virt"])
+SITES = {"plain": ("lab", "ds", "tm", "sources_dir"),
+         "replica-3-virt": ("virt_lab", "virt_ds", "virt_tm", "sources_dir"),
+         "as-oneadmin": ("owned_lab", "owned_ds", "owned_tm", "owned_home")}
+
+
+@pytest.fixture(params=list(SITES))
 def site(request):
-    """(lab, image datastore, TM) of the volume as created, or of the replica-3, sharded one."""
-    prefix = "" if request.param == "plain" else "virt_"
-    return tuple(request.getfixturevalue(prefix + name) for name in ("lab", "ds", "tm"))
+    """(lab, image datastore, TM, where sources go) of the volume as created, of the replica-3 sharded
+    one, or of the one owned by oneadmin."""
+    lab, ds, tm, sources = (request.getfixturevalue(name) for name in SITES[request.param])
+    return lab, ds, tm, getattr(sources, "sources", sources)
 
 
 @pytest.mark.gfapi
-def test_vm_lifecycle_through_libgfapi(site, sources_dir, tmp_path, vm_ids):
-    lab, ds, tm = site
+def test_vm_lifecycle_through_libgfapi(site, vm_ids):
+    lab, ds, tm, sources_dir = site
     volume, image_ds, system_ds = lab.volume, tm.image_ds, tm.system_ds
     base, _ = imported(ds, sources_dir, "life-base", "qcow2", SIZE_MB, DATA_MB)          # non-persistent image
     persistent, _ = imported(ds, sources_dir, "life-pers", "qcow2", SIZE_MB, DATA_MB)    # persistent image
@@ -59,33 +67,40 @@ def test_vm_lifecycle_through_libgfapi(site, sources_dir, tmp_path, vm_ids):
                      5: f"{volume}/{vmid}/disk.5"}
     fuse = {0: tm.real(vmid, 0), 1: Path(os.path.realpath(persistent)), 5: tm.real(vmid, 5)}
 
+    def guest(path, command: str) -> str:
+        """What QEMU does for the guest (here through FUSE, as QEMU's user)."""
+        return qemu_io(str(path), command, user=tm.user)
+
+    def holds(path, pattern: str, offset: str) -> bool:
+        out = guest(path, f"read -P {pattern} {offset} 1M")
+        return "read 1048576/1048576 bytes" in out and "Pattern verification failed" not in out
+
     def check_gfapi(*extra: tuple[str, Path, str]) -> None:
         pairs = [(gluster_uri(names[i]), fuse[i], "qcow2") for i in names] + list(extra)
-        assert gfapi_differences(pairs) == []
+        assert gfapi_differences(pairs, tm.user) == []
 
     # deploy: the prolog lines, then the VMM's context step
     tm.ok("clone", f"vm:{base}", tm.disk(vmid, 0), vmid, image_ds)
     tm.ok("ln", f"vm:{persistent}", tm.disk(vmid, 1), vmid, image_ds)
     tm.ok("mkimage", 32, "raw", tm.disk(vmid, 2), vmid, system_ds)
     tm.ok("mkswap", 16, tm.disk(vmid, 3), vmid, system_ds)
-    context_sh = tmp_path / "context.sh"
+    context_sh = sources_dir / f"context.{vmid}.sh"     # oned's vms/<vmid>/context.sh, readable by the driver
     context_sh.write_text("ETH0_IP='10.0.0.2'\n")
     tm.ok("context", context_sh, tm.disk(vmid, 4), vmid, system_ds)
     tm.ok("clone", f"vm:{base}", tm.disk(vmid, 5), vmid, image_ds)
     assert sorted(os.listdir(tm.real(vmid))) == [f"disk.{i}" for i in range(6)]
     # the guest writes (through FUSE here, as QEMU would through libgfapi), at the start and further on
     for path in fuse.values():
-        assert "wrote" in qemu_io(str(path), "write -P 0xaa 0 1M") + qemu_io(str(path), f"write -P 0xac {FAR} 1M")
+        assert "wrote" in guest(path, "write -P 0xaa 0 1M") + guest(path, f"write -P 0xac {FAR} 1M")
     check_gfapi()
 
     # snapshots while powered off: create 0, write, revert to 0, create 1, delete 0
     deploy(tm, vmid, *disks, lcm_state=51)                              # DISK_SNAPSHOT_POWEROFF
     for i in (0, 1):
         tm.ok("snap_create", tm.disk(vmid, i), 0, vmid, image_ds)
-        assert "wrote" in qemu_io(str(fuse[i]), "write -P 0xbb 0 1M") + qemu_io(str(fuse[i]), f"write -P 0xbb {FAR} 1M")
+        assert "wrote" in guest(fuse[i], "write -P 0xbb 0 1M") + guest(fuse[i], f"write -P 0xbb {FAR} 1M")
         tm.ok("snap_revert", tm.disk(vmid, i), 0, vmid, image_ds)
-        for pattern, offset in (("0xaa", "0"), ("0xac", FAR)):
-            assert "Pattern verification failed" not in qemu_io(str(fuse[i]), f"read -P {pattern} {offset} 1M")
+        assert holds(fuse[i], "0xaa", "0") and holds(fuse[i], "0xac", FAR)
         tm.ok("snap_create", tm.disk(vmid, i), 1, vmid, image_ds)
         tm.ok("snap_delete", tm.disk(vmid, i), 0, vmid, image_ds)
 
@@ -95,8 +110,9 @@ def test_vm_lifecycle_through_libgfapi(site, sources_dir, tmp_path, vm_ids):
     deploy(tm, vmid, *disks, lcm_state=63)                              # DISK_RESIZE_POWEROFF
     tm.ok("resize", tm.disk(vmid, 0), SIZE_MB + 64, vmid, image_ds)
     check_gfapi((gluster_uri(f"{volume}/{os.path.basename(saved)}"), Path(saved), "qcow2"))
-    for pattern, offset in (("0xaa", "0"), ("0xac", FAR)):
-        assert "Pattern verification failed" not in qemu_io(saved, f"read -P {pattern} {offset} 1M")
+    assert holds(saved, "0xaa", "0") and holds(saved, "0xac", FAR)
+    made = [tm.real(vmid), *(tm.real(vmid, i) for i in range(6)), base, persistent, saved]
+    assert {os.stat(p).st_uid for p in made} == {os.geteuid() if tm.user is None else tm.user}
     kept = {gfid(lab, p) for p in (base, persistent, saved)}                  # the images
     vm_disks = {gfid(lab, str(tm.real(vmid, i))) for i in (0, 2, 3, 4, 5)}     # the VM's own files
     if volume == VIRT:
