@@ -170,6 +170,15 @@ def qemu_io(path: str, command: str, fmt: str = "qcow2", user: Optional[int] = N
     return done.stdout + done.stderr
 
 
+def reads_pattern(path, byte: object, offset: object = 0, length: object = "64k", fmt: str = "qcow2",
+                  user: Optional[int] = None) -> bool:
+    """Whether the guest reads byte `byte` over `length` bytes at `offset` of the image at `path`
+    (`qemu-io read -P`, as uid and gid `user` where given); an image that cannot be read fails the test."""
+    out = qemu_io(str(path), f"read -P {byte} {offset} {length}", fmt, user)
+    assert "bytes at offset" in out, out
+    return "Pattern verification failed" not in out
+
+
 def held_extents(path: Path) -> list[tuple[int, int]]:
     """(start, length) of each extent the image itself holds, not its backing file (qemu-img map)."""
     return [(e["start"], e["length"]) for e in json.loads(qemu_img("map", "--output=json", str(path)))

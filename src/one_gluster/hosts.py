@@ -7,6 +7,7 @@ import shlex
 import socket
 
 from .commands import pipe, quote, run
+from .errors import DriverError
 
 SSH_OPTIONS = ("-o", "BatchMode=yes", "-o", "ConnectTimeout=15")
 
@@ -17,14 +18,14 @@ def is_local(host: str) -> bool:
         return True
     try:
         addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
-    except OSError:
+    except (OSError, UnicodeError):     # UnicodeError: not a name IDNA can encode (a label over 63 characters)
         return False
     return all(a.startswith("127.") or a == "::1" for a in addresses)
 
 
 def run_on(host: str, program: str, *args: str, what: str = "") -> str:
     """`program args` on `host`; ssh gets one command line, every argument quoted."""
-    if is_local(host):
+    if is_local(_destination(host)):
         return run(program, *args, what=what)
     return run("ssh", *SSH_OPTIONS, host, quote(program, *args), what=what or f"{program} on {host}")
 
@@ -33,7 +34,7 @@ def send_file(src: str, host: str, dst: str) -> None:
     """Copy local file `src` to `dst` on `host`, sparse, appearing there only when complete."""
     from . import files
 
-    if is_local(host):
+    if is_local(_destination(host)):
         os.makedirs(os.path.dirname(dst), exist_ok=True)
         files.copy_staged(src, dst)
         return
@@ -50,9 +51,17 @@ def fetch_file(host: str, src: str, dst: str) -> None:
     """Copy `src` on `host` into the new local file `dst` (a staging name), sparse."""
     from . import files
 
-    if is_local(host):
+    if is_local(_destination(host)):
         files.copy_to_new(src, dst)
         return
-    pipe(("ssh", *SSH_OPTIONS, host, quote("tar", "-cSf", "-", "-C", os.path.dirname(src), os.path.basename(src))),
+    remote = quote("tar", "-cSf", "-", "-C", os.path.dirname(src), os.path.basename(src))
+    pipe(("ssh", *SSH_OPTIONS, host, remote),
          ("tar", "-xSf", "-", "-C", os.path.dirname(dst), "--transform", f"s|.*|{os.path.basename(dst)}|"),
          what=f"Copying {host}:{src} here")
+
+
+def _destination(host: str) -> str:
+    """`host` as ssh's destination: never a word that ssh would take for one of its options."""
+    if host.startswith("-"):
+        raise DriverError(f"{host!r} is not a host name")
+    return host

@@ -22,8 +22,8 @@ import pytest
 
 from one_gluster import libvirt, onedsim
 from one_gluster.volume import Server
-from conftest import (HOST, VIRT, deploy, gfapi_differences, gfid, gluster_disk, imported, qemu_io, shard_owners,
-                      wait_for)
+from conftest import (HOST, VIRT, deploy, gfapi_differences, gfid, gluster_disk, imported, qemu_io, reads_pattern,
+                      shard_owners, wait_for)
 
 SIZE_MB = 160                   # two shards and a half of 64 MiB
 DATA_MB = 72                    # so that even a qcow2 file of the image is longer than a shard
@@ -72,8 +72,7 @@ def test_vm_lifecycle_through_libgfapi(site, vm_ids):
         return qemu_io(str(path), command, user=tm.user)
 
     def holds(path, pattern: str, offset: str) -> bool:
-        out = guest(path, f"read -P {pattern} {offset} 1M")
-        return "read 1048576/1048576 bytes" in out and "Pattern verification failed" not in out
+        return reads_pattern(path, pattern, offset, "1M", user=tm.user)
 
     def check_gfapi(*extra: tuple[str, Path, str]) -> None:
         pairs = [(gluster_uri(names[i]), fuse[i], "qcow2") for i in names] + list(extra)

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from one_gluster import onedsim
-from conftest import HOST, MiB, VOLUME, deploy, gluster_disk, imported, qemu_img, qemu_io
+from conftest import HOST, MiB, VOLUME, deploy, gluster_disk, imported, qemu_img, reads_pattern
 
 
 class GfapiQemu:
@@ -108,10 +108,6 @@ def mount_reads(path: Path, fmt: str) -> None:
     path.read_bytes()
 
 
-def holds(path: str, fmt: str, byte: int, offset: int, length: int) -> bool:
-    return "Pattern verification failed" not in qemu_io(path, f"read -P {byte} {offset} {length}", fmt)
-
-
 def cloned(tm, ds, sources_dir, vmid: int, fmt: str, lcm_state: int) -> tuple[str, Path]:
     """Disk 0 of VM `vmid`, cloned from a new image of `fmt`: (the image's SOURCE, the disk's file)."""
     source = imported(ds, sources_dir, f"after-qemu-{vmid}", fmt)[0]
@@ -131,8 +127,8 @@ def test_snapshot_right_after_qemu_grew_the_disk_keeps_what_it_wrote(tm, lab, ds
     tm.ok("snap_create", tm.disk(vmid, 0), 0, vmid, 101)
     brick = on_brick(lab, disk)
     assert "No errors were found" in qemu_img("check", "-f", "qcow2", brick)
-    assert holds(brick, "qcow2", 0x5a, 0, 4 * MiB)
-    assert holds(brick, "qcow2", 0xa5, 20 * MiB, 8 * MiB)
+    assert reads_pattern(brick, 0x5a, 0, 4 * MiB)
+    assert reads_pattern(brick, 0xa5, 20 * MiB, 8 * MiB)
     info = json.loads(qemu_img("info", "--output=json", brick))
     assert [s["name"] for s in info["snapshots"]] == ["one-snap-0"]
     tm.ok("delete", tm.disk(vmid, 0), vmid, 101)
@@ -147,7 +143,7 @@ def test_save_as_right_after_qemu_rewrote_a_raw_disk_holds_the_new_bytes(tm, lab
     vm.kill()
     saved = f"{os.path.dirname(source)}/{'ef' * 16}"
     tm.ok("cpds", tm.disk(vmid, 0), saved, -1, vmid, 101)
-    assert holds(on_brick(lab, Path(saved)), "raw", 0x77, MiB, MiB)
+    assert reads_pattern(on_brick(lab, Path(saved)), 0x77, MiB, MiB, "raw")
     os.unlink(saved)
     tm.ok("delete", tm.disk(vmid, 0), vmid, 101)
 
@@ -161,6 +157,6 @@ def test_image_clone_right_after_qemu_grew_the_image_holds_what_it_wrote(lab, ds
     vm.kill()
     copy, fmt = ds.ok("clone", onedsim.image(1, path=source, fmt="qcow2")).split()
     assert fmt == "qcow2"
-    assert holds(on_brick(lab, Path(copy)), "qcow2", 0x3c, 20 * MiB, 8 * MiB)
+    assert reads_pattern(on_brick(lab, Path(copy)), 0x3c, 20 * MiB, 8 * MiB)
     for done in (copy, source):
         ds.ok("rm", onedsim.image(0, source=done))

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import deploy, gluster_disk, imported, qemu_img, qemu_io
+from conftest import deploy, gluster_disk, imported, qemu_img, qemu_io, reads_pattern
 
 
 @pytest.fixture(scope="module")
@@ -36,10 +36,21 @@ def test_ssh_system_datastore_round_trip(tm, ds, image, tmp_path, vm_ids):
     tm.ok("cpds.ssh", f"127.0.0.1:{disk1}", saved, -1, vmid, 101)
     tm.ok("mvds.ssh", f"127.0.0.1:{disk1}", image, vmid, 101)                 # written back to the image
     for written in (Path(os.path.realpath(image)), Path(saved)):
-        assert "Pattern verification failed" not in qemu_io(str(written), "read -P 0x77 0 64k")
+        assert reads_pattern(written, 0x77)
     tm.ok("delete.ssh", f"127.0.0.1:{disk0}", vmid, 101)
     tm.ok("delete.ssh", f"127.0.0.1:{disk1}", vmid, 101)
     assert os.listdir(local) == []
     # snapshots of host-local disks are not ours: the runner falls back to snap_create, which refuses
     refused = tm.call("snap_create", f"127.0.0.1:{disk1}", 0, vmid, 101)
     assert refused.returncode == 1 and "is not on a GlusterFS mount" in refused.plain_errors[-1]
+
+
+def test_a_host_that_ssh_would_take_for_an_option_is_refused(tm, tmp_path, vm_ids):
+    """oned's host name is ssh's destination argument: one that starts with '-' would be an ssh option
+    (ProxyCommand runs a command here), so the driver refuses it before ssh runs."""
+    vmid = next(vm_ids)
+    witness = tmp_path / "ran"
+    host = f"-oProxyCommand=touch {witness}"
+    done = tm.call("delete.ssh", f"{host}:{tmp_path}/0/{vmid}/disk.0", vmid, 101)
+    assert done.returncode == 1 and done.plain_errors == [f"{host!r} is not a host name"]
+    assert not witness.exists()

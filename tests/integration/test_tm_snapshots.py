@@ -10,16 +10,12 @@ from pathlib import Path
 import pytest
 
 from one_gluster import onedsim
-from conftest import deploy, gluster_disk, imported, qemu_img, qemu_io
+from conftest import deploy, gluster_disk, imported, qemu_img, qemu_io, reads_pattern
 
 
 @pytest.fixture(scope="module")
 def sources(ds, sources_dir):
     return {fmt: imported(ds, sources_dir, f"snap-{fmt}", fmt)[0] for fmt in ("qcow2", "raw")}
-
-
-def pattern_at_zero(path: Path, fmt: str, byte: int) -> bool:
-    return "Pattern verification failed" not in qemu_io(str(path), f"read -P {byte} 0 64k", fmt)
 
 
 def write(path: Path, fmt: str, byte: int) -> None:
@@ -45,9 +41,9 @@ def test_clone_snapshots_create_revert_delete(tm, sources, vm_ids, fmt):
     else:
         assert sorted(os.listdir(f"{disk}.snap")) == ["0", "1"]
     tm.ok("snap_revert", tm.disk(vmid, 0), 0, vmid, 101)
-    assert pattern_at_zero(disk, fmt, 0xAA)
+    assert reads_pattern(disk, 0xAA, fmt=fmt)
     tm.ok("snap_revert", tm.disk(vmid, 0), 1, vmid, 101)
-    assert pattern_at_zero(disk, fmt, 0xBB)
+    assert reads_pattern(disk, 0xBB, fmt=fmt)
     tm.ok("snap_delete", tm.disk(vmid, 0), 0, vmid, 101)
     tm.ok("snap_delete", tm.disk(vmid, 0), 0, vmid, 101)                # already gone: fine
     missing = tm.call("snap_revert", tm.disk(vmid, 0), 0, vmid, 101)
@@ -55,7 +51,7 @@ def test_clone_snapshots_create_revert_delete(tm, sources, vm_ids, fmt):
     assert disk.is_file() and not disk.is_symlink()                     # the active layer never moved
     saved = f"{os.path.dirname(source)}/{'cd' * 16}"
     tm.ok("cpds", tm.disk(vmid, 0), saved, 1, vmid, 101)                 # save-as of snapshot 1
-    assert pattern_at_zero(Path(saved), fmt, 0xBB)
+    assert reads_pattern(saved, 0xBB, fmt=fmt)
     tm.ok("delete", tm.disk(vmid, 0), vmid, 101)
     assert not os.path.exists(f"{disk}.snap")
 
@@ -72,5 +68,5 @@ def test_persistent_disk_snapshots_live_in_the_image_as_the_ds_driver_keeps_them
     tm.ok("delete", tm.disk(vmid, 0), vmid, 101)                         # the VM is gone, the image stays
     # the snapshot is now an image snapshot: the DS driver reverts to it
     ds.ok("snap_revert", onedsim.image(0, source=source, fmt="qcow2", target_snapshot=3, snapshot_ids=[3]))
-    assert pattern_at_zero(image, "qcow2", 0x11)
+    assert reads_pattern(image, 0x11)
     ds.ok("snap_delete", onedsim.image(0, source=source, fmt="qcow2", target_snapshot=3, snapshot_ids=[3]))
