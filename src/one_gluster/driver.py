@@ -38,7 +38,7 @@ def _dispatch(kind: str, action: str) -> Optional[str]:
 
 
 def preload(module: str) -> None:
-    """Import `module` (pyone, sh) in a background thread while the action checks its arguments and
+    """Import `module` (pyone) in a background thread while the action checks its arguments and
     mounts. One module per action: two imports at once share the GIL, and the one needed first is
     ready later. The cyclic GC is off meanwhile, as during start-up: an import makes only long-lived
     objects (pyone: ~10 ms less). A module that fails to import is left to the action's own import,

@@ -54,6 +54,7 @@ class Staging:
         self.final = final
         self._dir, self._base = os.path.split(final)
         self._temps: list[str] = []
+        self._flushes: list[tuple[threading.Thread, list[OSError]]] = []
 
     def temp(self, tag: str = "part") -> str:
         """A new temporary name in the final file's directory (same filesystem, so rename is atomic)."""
@@ -61,8 +62,32 @@ class Staging:
         self._temps.append(path)
         return path
 
+    def flush_ahead(self, temp: str) -> None:
+        """Start the fsync of `temp` in a thread, while the action does other work: the bricks write its
+        data to disk meanwhile (the fsync waits, releasing the GIL). `commit` waits for it."""
+        failed: list[OSError] = []
+
+        def flush() -> None:
+            try:
+                fsync_path(temp)
+            except OSError as exc:
+                failed.append(exc)
+
+        thread = threading.Thread(target=flush, daemon=True)
+        thread.start()
+        self._flushes.append((thread, failed))
+
+    def _join_flushes(self) -> None:
+        for thread, failed in self._flushes:
+            thread.join()
+            if failed:
+                raise failed[0]
+        self._flushes.clear()
+
     def commit(self, temp: str) -> None:
-        """fsync `temp` and rename it over the final name."""
+        """fsync `temp` (again, after a flush ahead: little is left by then) and rename it over the
+        final name."""
+        self._join_flushes()
         fsync_path(temp)
         os.replace(temp, self.final)
         self._temps.remove(temp)
@@ -76,6 +101,8 @@ class Staging:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        for thread, _ in self._flushes:   # an action that failed: its flushes end before their files go
+            thread.join()
         for path in self._temps:
             try:
                 os.unlink(path)

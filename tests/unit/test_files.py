@@ -156,6 +156,34 @@ def test_staging_removes_uncommitted(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["image"] and final.read_bytes() == b"whole"
 
 
+def test_staging_flush_ahead_is_waited_for_and_its_failure_stops_the_commit(tmp_path, monkeypatch):
+    final = tmp_path / "image"
+    with files.Staging(str(final)) as staging:
+        temp = staging.temp()
+        open(temp, "wb").write(b"whole")
+        staging.flush_ahead(temp)
+        staging.commit(temp)
+    assert final.read_bytes() == b"whole"
+
+    real_fsync, calls = os.fsync, []
+
+    def failing(fd):                   # the flush ahead fails (the volume's disk), slowly; a later fsync would not
+        calls.append(fd)
+        if len(calls) > 1:
+            return real_fsync(fd)
+        time.sleep(0.2)
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    with pytest.raises(OSError, match="Input/output error"):
+        with files.Staging(str(tmp_path / "other")) as staging:
+            temp = staging.temp()
+            open(temp, "wb").write(b"lost")
+            monkeypatch.setattr(os, "fsync", failing)
+            staging.flush_ahead(temp)
+            staging.commit(temp)       # raises the flush's failure: the file is not renamed into place
+    assert len(calls) == 1 and sorted(p.name for p in tmp_path.iterdir()) == ["image"]
+
+
 def test_staging_that_cannot_remove_keeps_the_error_and_says_what_is_left(tmp_path, monkeypatch, capsys):
     def unreachable(path):
         raise OSError(errno.ENOTCONN, os.strerror(errno.ENOTCONN), path)

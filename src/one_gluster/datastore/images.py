@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 
-from .. import commands, filesystems, files, log, qemu, sources
+from .. import filesystems, files, log, qemu, sources
 from ..errors import DriverError, RequestError
 from ..request import DS_FILE, IMAGE_CDROM, Datastore, DsRequest, Image
 from ..volume import refresh
@@ -31,7 +31,6 @@ def cp(req: DsRequest) -> str:
     image, ds = req.require_image(), req.datastore
     if not image.path:
         raise RequestError("The image has no PATH to copy from")
-    commands.preload()
     fetch = sources.Fetch.for_datastore(ds)
     source, final = new_image_path(ds)
     expected = sources.expected_checksums(image.template)
@@ -41,6 +40,9 @@ def cp(req: DsRequest) -> str:
         temp = staging.temp()
         with files.NewFile(temp) as out:
             size = sources.fetch_into(image.path, fetch, out, list(hashers.values()))
+        # the bricks write the data to disk while `sh` is imported (not during the copy, which it would
+        # slow) and qemu-img looks at the file
+        staging.flush_ahead(temp)
         sources.verify(hashers, expected, image.path)
         detected = qemu.inspect_untrusted(temp)["format"]
         fmt = _target_format(ds, image, detected)
