@@ -45,14 +45,17 @@ def fixtures() -> Path:
     return FIXTURES
 
 
-@pytest.fixture(scope="session")
-def remotes(tmp_path_factory) -> Path:
-    """The drivers installed by install.sh into a remotes tree, running with this interpreter (a
+def install_drivers(root: Path) -> Path:
+    """The drivers installed by install.sh into the remotes tree `root`, running with this interpreter (a
     self-contained ONE_LOCATION, so that nothing lands in the machine's /usr/share or /etc/one)."""
-    root = tmp_path_factory.mktemp("remotes")
     subprocess.run([str(REPO / "install.sh"), "--no-packages", "--python", sys.executable, "--remotes", str(root)],
                    check=True, capture_output=True, env={**os.environ, "ONE_LOCATION": str(root / "one")})
     return root
+
+
+@pytest.fixture(scope="session")
+def remotes(tmp_path_factory) -> Path:
+    return install_drivers(tmp_path_factory.mktemp("remotes"))
 
 
 @pytest.fixture(scope="session")
@@ -369,9 +372,7 @@ def owned_lab(glusterd) -> Iterator[labmod.Lab]:
 @pytest.fixture(scope="session")
 def owned_home(owned_lab) -> Home:
     root = Path(owned_lab.root)
-    remotes = root / "remotes"
-    subprocess.run([str(REPO / "install.sh"), "--no-packages", "--python", sys.executable, "--remotes", str(remotes)],
-                   check=True, capture_output=True, env={**os.environ, "ONE_LOCATION": str(root / "one")})
+    remotes = install_drivers(root / "remotes")
     sources = root / "sources"
     sources.mkdir(mode=0o755)
     auth = root / "one_auth"
