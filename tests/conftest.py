@@ -19,6 +19,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Optional
@@ -67,16 +68,27 @@ def glusterd():
         labmod.stop_glusterd()
 
 
-@pytest.fixture(scope="session")
-def lab(tmp_path_factory, glusterd) -> labmod.Lab:
-    """The test volume, FUSE-mounted as system datastore 100, image datastore 101 a symlink to it."""
-    root = tmp_path_factory.mktemp("lab")
+@contextmanager
+def datastore_volume(root: Path, volume: str, system_ds: int, replica: int = 1) -> Iterator[labmod.Lab]:
+    """A lab volume with its bricks under `root`, FUSE-mounted as system datastore `system_ds` in
+    `root/datastores`, the image datastore (the next id) a symlink to it; torn down after, also when
+    bringing it up fails."""
     datastores = root / "datastores"
-    volume = labmod.Lab(root=str(root), volume=VOLUME, host=HOST, mount_point=str(datastores / "100"))
-    volume.up()
-    (datastores / "101").symlink_to("100")
-    yield volume
-    volume.down()
+    lab = labmod.Lab(root=str(root), volume=volume, host=HOST, replica=replica,
+                     mount_point=str(datastores / str(system_ds)))
+    try:
+        lab.up()
+        (datastores / str(system_ds + 1)).symlink_to(str(system_ds))
+        yield lab
+    finally:
+        lab.down()
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory, glusterd) -> Iterator[labmod.Lab]:
+    """The test volume, FUSE-mounted as system datastore 100, image datastore 101 a symlink to it."""
+    with datastore_volume(tmp_path_factory.mktemp("lab"), VOLUME, 100) as volume:
+        yield volume
 
 
 @dataclass
@@ -309,20 +321,12 @@ def virt_lab(tmp_path_factory, glusterd) -> Iterator[labmod.Lab]:
     one host) tuned with gluster's own option group (`gluster volume set VOL group virt`), which turns
     sharding on: files are cut into 64 MiB shards and holes cannot be seen through the mount; O_DIRECT
     is strict. FUSE-mounted as system datastore 200, image datastore 201 a symlink to it."""
-    root = tmp_path_factory.mktemp("virt")
-    datastores = root / "datastores"
-    volume = labmod.Lab(root=str(root), volume=VIRT, host=HOST, replica=3,
-                        mount_point=str(datastores / "200"))
-    try:
-        volume.up()
+    with datastore_volume(tmp_path_factory.mktemp("virt"), VIRT, 200, replica=3) as volume:
         subprocess.run(["gluster", "--mode=script", "volume", "set", VIRT, "group", "virt"],
                        check=True, capture_output=True)
         mounts.unmount(volume.mount_point)          # mounted again with the new options in its graph
         volume.mount()
-        (datastores / "201").symlink_to("200")
         yield volume
-    finally:
-        volume.down()
 
 
 @pytest.fixture(scope="session")
@@ -356,16 +360,12 @@ def owned_lab(glusterd) -> Iterator[labmod.Lab]:
                     "is closed to other users")
     root = Path(tempfile.mkdtemp(prefix="one-gluster-oneadmin-", dir="/var/tmp"))
     root.chmod(0o755)
-    datastores = root / "datastores"
-    volume = labmod.Lab(root=str(root), volume=OWNED, host=HOST, mount_point=str(datastores / "300"))
     try:
-        volume.up()
-        gluster.set_options(OWNED, {"storage.owner-uid": str(ONEADMIN), "storage.owner-gid": str(ONEADMIN)})
-        assert wait_for(lambda: os.stat(volume.mount_point).st_uid == ONEADMIN, 10)
-        (datastores / "301").symlink_to("300")
-        yield volume
+        with datastore_volume(root, OWNED, 300) as volume:
+            gluster.set_options(OWNED, {"storage.owner-uid": str(ONEADMIN), "storage.owner-gid": str(ONEADMIN)})
+            assert wait_for(lambda: os.stat(volume.mount_point).st_uid == ONEADMIN, 10)
+            yield volume
     finally:
-        volume.down()
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -398,10 +398,20 @@ def shard_owners(lab: labmod.Lab) -> set[str]:
     return {p.name.split(".")[0] for brick in lab.bricks for p in Path(brick, ".shard").glob("*-*.*")}
 
 
+def volume_path(lab: labmod.Lab, path) -> str:
+    """The name of the file at `path` on `lab`'s mount inside the volume (relative to its root)."""
+    return os.path.relpath(os.path.realpath(path), os.path.realpath(lab.mount_point))
+
+
+def brick_path(lab: labmod.Lab, path, brick: int = 0) -> Path:
+    """Where the file at `path` on `lab`'s mount lies on one of its bricks (its first shard, where the
+    volume is sharded): the volume's own bytes, which no client caches."""
+    return Path(lab.bricks[brick], volume_path(lab, path))
+
+
 def gfid(lab: labmod.Lab, path: str) -> str:
     """The gfid of the file at `path` on `lab`'s mount, as its brick records it."""
-    relative = os.path.relpath(os.path.realpath(path), os.path.realpath(lab.mount_point))
-    return str(uuid.UUID(bytes=os.getxattr(os.path.join(lab.bricks[0], relative), "trusted.gfid")))
+    return str(uuid.UUID(bytes=os.getxattr(brick_path(lab, path), "trusted.gfid")))
 
 
 @pytest.fixture(scope="session")

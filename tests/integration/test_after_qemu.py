@@ -22,7 +22,8 @@ from pathlib import Path
 import pytest
 
 from one_gluster import onedsim
-from conftest import HOST, MiB, VOLUME, deploy, gluster_disk, imported, qemu_img, reads_pattern
+from conftest import (HOST, MiB, VOLUME, brick_path, deploy, gluster_disk, imported, qemu_img, reads_pattern,
+                      volume_path)
 
 
 class GfapiQemu:
@@ -30,9 +31,8 @@ class GfapiQemu:
 
     def __init__(self, lab, path: Path, fmt: str, workdir: Path) -> None:
         self.socket, self.output, self.errors = workdir / "qmp.sock", workdir / "qemu.out", workdir / "qemu.err"
-        name = os.path.relpath(os.path.realpath(path), lab.mount_point)
         # a gluster:// URI, as a drive: QEMU then resolves a clone's relative backing file
-        drive = f"file=gluster://{HOST}/{VOLUME}/{name},format={fmt},if=none,id=disk,cache=none"
+        drive = f"file=gluster://{HOST}/{VOLUME}/{volume_path(lab, path)},format={fmt},if=none,id=disk,cache=none"
         with self.output.open("wb") as out, self.errors.open("wb") as err:
             self.process = subprocess.Popen(
                 ["qemu-system-x86_64", "-machine", "none", "-nodefaults", "-display", "none",
@@ -98,10 +98,6 @@ def qemu(lab, tmp_path):
             process.kill()
 
 
-def on_brick(lab, path: Path) -> str:
-    return os.path.join(lab.bricks[0], os.path.relpath(os.path.realpath(path), lab.mount_point))
-
-
 def mount_reads(path: Path, fmt: str) -> None:
     """What the monitor, or any earlier action, does: the mount caches the file's size and pages."""
     qemu_img("info", "-U", "-f", fmt, str(path))
@@ -125,7 +121,7 @@ def test_snapshot_right_after_qemu_grew_the_disk_keeps_what_it_wrote(tm, lab, ds
     vm.write(0xa5, 20 * MiB, 8 * MiB)                                       # the qcow2 grows
     vm.kill()
     tm.ok("snap_create", tm.disk(vmid, 0), 0, vmid, 101)
-    brick = on_brick(lab, disk)
+    brick = str(brick_path(lab, disk))
     assert "No errors were found" in qemu_img("check", "-f", "qcow2", brick)
     assert reads_pattern(brick, 0x5a, 0, 4 * MiB)
     assert reads_pattern(brick, 0xa5, 20 * MiB, 8 * MiB)
@@ -143,7 +139,7 @@ def test_save_as_right_after_qemu_rewrote_a_raw_disk_holds_the_new_bytes(tm, lab
     vm.kill()
     saved = f"{os.path.dirname(source)}/{'ef' * 16}"
     tm.ok("cpds", tm.disk(vmid, 0), saved, -1, vmid, 101)
-    assert reads_pattern(on_brick(lab, Path(saved)), 0x77, MiB, MiB, "raw")
+    assert reads_pattern(brick_path(lab, saved), 0x77, MiB, MiB, "raw")
     os.unlink(saved)
     tm.ok("delete", tm.disk(vmid, 0), vmid, 101)
 
@@ -157,6 +153,6 @@ def test_image_clone_right_after_qemu_grew_the_image_holds_what_it_wrote(lab, ds
     vm.kill()
     copy, fmt = ds.ok("clone", onedsim.image(1, path=source, fmt="qcow2")).split()
     assert fmt == "qcow2"
-    assert reads_pattern(on_brick(lab, Path(copy)), 0x3c, 20 * MiB, 8 * MiB)
+    assert reads_pattern(brick_path(lab, copy), 0x3c, 20 * MiB, 8 * MiB)
     for done in (copy, source):
         ds.ok("rm", onedsim.image(0, source=done))

@@ -22,7 +22,7 @@ import pytest
 from lxml import etree
 
 from one_gluster import gluster, onedsim
-from conftest import Called, deploy, gfid, gluster_disk, make_raw, qemu_img, shard_owners, wait_for
+from conftest import Called, brick_path, deploy, gfid, gluster_disk, make_raw, qemu_img, shard_owners, wait_for
 
 MiB = 1 << 20
 SHARD = 64 * MiB
@@ -39,8 +39,7 @@ def data_shards(lab, path: Path) -> set[int]:
 def on_brick(lab, path: Path, brick: int = 0) -> list[Path]:
     """The files that hold the file at `path` on one brick (one replica): its first shard and the others."""
     owner = gfid(lab, str(path))
-    relative = os.path.relpath(os.path.realpath(path), os.path.realpath(lab.mount_point))
-    return [Path(lab.bricks[brick], relative), *sorted(Path(lab.bricks[brick], ".shard").glob(f"{owner}.*"))]
+    return [brick_path(lab, path, brick), *sorted(Path(lab.bricks[brick], ".shard").glob(f"{owner}.*"))]
 
 
 def brick_space(lab, path: Path) -> int:
@@ -141,7 +140,7 @@ def test_with_a_brick_down_the_drivers_go_on_and_it_heals(virt_lab, virt_ds, vir
                                       datastore_id=tm.image_ds))
         tm.ok("clone", f"vm:{source}", tm.disk(vmid, 0), vmid, tm.image_ds)
         assert_sparse_copy(virt_lab, tm.real(vmid, 0), raw)
-        assert not on_brick(virt_lab, source, 2)[0].exists()              # the brick down has none of it
+        assert not brick_path(virt_lab, source, 2).exists()              # the brick down has none of it
     finally:
         virt_lab.up()                                                    # the brick is started again
     assert wait_for(lambda: heal(virt_lab.volume), 30)                  # refused until the brick is connected
