@@ -8,8 +8,6 @@ import functools
 import os
 import queue
 import re
-import secrets
-import shutil
 import threading
 import time
 from typing import BinaryIO, Callable, Iterator, Optional
@@ -58,7 +56,7 @@ class Staging:
 
     def temp(self, tag: str = "part") -> str:
         """A new temporary name in the final file's directory (same filesystem, so rename is atomic)."""
-        path = os.path.join(self._dir, f".{self._base}.{secrets.token_hex(4)}.{tag}")
+        path = os.path.join(self._dir, f".{self._base}.{token(4)}.{tag}")
         self._temps.append(path)
         return path
 
@@ -191,7 +189,7 @@ class NewFile:
 def takes_direct_io(directory: str) -> bool:
     """Whether new files in `directory` can be opened with O_DIRECT (probed once with a hidden file),
     for commands such as `qemu-img convert -t none` that fail where they cannot."""
-    probe = os.path.join(directory, f".direct-io.{secrets.token_hex(4)}")
+    probe = os.path.join(directory, f".direct-io.{token(4)}")
     try:
         os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_DIRECT | os.O_CLOEXEC, 0o600))
         return True
@@ -385,6 +383,8 @@ def allocate(path: str) -> None:
 def remove_tree(path: str) -> bool:
     """Remove a file or a directory tree; return whether anything was there."""
     if os.path.isdir(path) and not os.path.islink(path):
+        import shutil  # not at start-up: it pulls in the compression modules
+
         shutil.rmtree(path)
         return True
     try:
@@ -394,10 +394,15 @@ def remove_tree(path: str) -> bool:
         return False
 
 
+def token(nbytes: int) -> str:
+    """`nbytes` random bytes in hex, as secrets.token_hex makes them (without its start-up cost)."""
+    return os.urandom(nbytes).hex()
+
+
 def unique_name(directory: str, token_bytes: int = 16) -> str:
     """A fresh name in `directory` that exists nowhere else on the volume (32 hex digits)."""
     while True:
-        name = secrets.token_hex(token_bytes)
+        name = token(token_bytes)
         if not os.path.lexists(os.path.join(directory, name)):
             return name
 

@@ -4,24 +4,24 @@ on the bytes as fetched."""
 
 from __future__ import annotations
 
-import bz2
-import gzip
-import hashlib
 import io
-import lzma
 import math
 import os
-import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import BinaryIO, Iterator, Optional
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, BinaryIO, Iterator, Optional
 
 from . import files, qemu
 from .errors import DriverError
 from .request import DS_FILE, Datastore
 from .template import Template
+
+if TYPE_CHECKING:
+    import hashlib
+
+# Modules that only some imports need (unpacking, checksums, URLs, a compressed image's header) are
+# imported where they are used: every `cp` pays for what it imports before its first byte is written.
 
 URL_SCHEMES = ("http", "https")
 HEAD_BYTES = 1 << 20      # enough of an image's start for qemu-img to read its header
@@ -93,14 +93,21 @@ class Fetch:
                    rate=transfer_rate(ds.template.get("LIMIT_TRANSFER_BW")))
 
 
+def _scheme(path: str) -> str:
+    if path.startswith("/"):            # a local path: no scheme
+        return ""
+    from urllib.parse import urlsplit
+
+    return urlsplit(path).scheme
+
+
 def is_url(path: str) -> bool:
-    return urlsplit(path).scheme.lower() in URL_SCHEMES
+    return _scheme(path).lower() in URL_SCHEMES
 
 
 def check_path(path: str, rules: PathRules) -> str:
     """Resolve a local image path and apply the datastore's rules; return the resolved path."""
-    scheme = urlsplit(path).scheme
-    if "://" in path and scheme:
+    if "://" in path and _scheme(path):
         raise DriverError(f"Unsupported image source {path}: only local files and http(s) URLs are handled")
     if not path.startswith("/"):
         raise DriverError(f"Image path {path!r} is not absolute")
@@ -201,6 +208,15 @@ def expected_checksums(template: Template) -> dict[str, str]:
     return {algo: template.get(key).lower() for key, algo in (("MD5", "md5"), ("SHA1", "sha1")) if template.get(key)}
 
 
+def hashers_for(expected: dict[str, str]) -> dict[str, "hashlib._Hash"]:
+    """A fresh hasher for each algorithm of `expected`."""
+    if not expected:
+        return {}
+    import hashlib
+
+    return {algo: hashlib.new(algo) for algo in expected}
+
+
 def compression_of(head: bytes) -> Optional[str]:
     return next((name for magic, name in _COMPRESSIONS if head.startswith(magic)), None)
 
@@ -209,10 +225,16 @@ def unpacked(stream: io.BufferedReader, decompress: bool) -> BinaryIO:
     """The image inside a possibly compressed stream."""
     kind = compression_of(stream.peek(8)[:8]) if decompress else None
     if kind == "gzip":
+        import gzip
+
         return gzip.GzipFile(fileobj=stream, mode="rb")
     if kind == "bzip2":
+        import bz2
+
         return bz2.BZ2File(stream)
     if kind == "xz":
+        import lzma
+
         return lzma.LZMAFile(stream)
     return stream
 
@@ -237,6 +259,8 @@ def _read_head(stream: BinaryIO) -> bytes:
 
 def _head_info(head: bytes) -> tuple[str, Optional[int]]:
     """Format and virtual size read from the first bytes of an image (size None for raw)."""
+    import tempfile
+
     with tempfile.NamedTemporaryFile(prefix="one-gluster-head-") as tmp:
         tmp.write(head)
         tmp.flush()

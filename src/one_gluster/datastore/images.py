@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 
 from .. import filesystems, files, log, qemu, sources
@@ -34,7 +33,7 @@ def cp(req: DsRequest) -> str:
     fetch = sources.Fetch.for_datastore(ds)
     source, final = new_image_path(ds)
     expected = sources.expected_checksums(image.template)
-    hashers = {algo: hashlib.new(algo) for algo in expected}
+    hashers = sources.hashers_for(expected)
     log.info(f"Copying {image.path} into {source}")
     with files.Staging(final) as staging:
         temp = staging.temp()
