@@ -25,7 +25,7 @@ def is_local(host: str) -> bool:
 
 def run_on(host: str, program: str, *args: str, what: str = "") -> str:
     """`program args` on `host`; ssh gets one command line, every argument quoted."""
-    if is_local(_destination(host)):
+    if _here(host):
         return run(program, *args, what=what)
     return run("ssh", *SSH_OPTIONS, host, quote(program, *args), what=what or f"{program} on {host}")
 
@@ -34,7 +34,7 @@ def send_file(src: str, host: str, dst: str) -> None:
     """Copy local file `src` to `dst` on `host`, sparse, appearing there only when complete."""
     from . import files
 
-    if is_local(_destination(host)):
+    if _here(host):
         os.makedirs(os.path.dirname(dst), exist_ok=True)
         files.copy_staged(src, dst)
         return
@@ -51,7 +51,7 @@ def fetch_file(host: str, src: str, dst: str) -> None:
     """Copy `src` on `host` into the new local file `dst` (a staging name), sparse."""
     from . import files
 
-    if is_local(_destination(host)):
+    if _here(host):
         files.copy_to_new(src, dst)
         return
     remote = quote("tar", "-cSf", "-", "-C", os.path.dirname(src), os.path.basename(src))
@@ -60,8 +60,9 @@ def fetch_file(host: str, src: str, dst: str) -> None:
          what=f"Copying {host}:{src} here")
 
 
-def _destination(host: str) -> str:
-    """`host` as ssh's destination: never a word that ssh would take for one of its options."""
+def _here(host: str) -> bool:
+    """Whether `host` is this machine; every command and copy asks this first, so a host that ssh would
+    take for one of its options (a leading `-`) is refused here, before anything runs."""
     if host.startswith("-"):
         raise DriverError(f"{host!r} is not a host name")
-    return host
+    return is_local(host)
