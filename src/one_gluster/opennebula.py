@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional, TypeVar
 
 from . import driver
 from .errors import DriverError
 from .template import Template
 
+T = TypeVar("T")
 DEFAULT_ENDPOINT = "http://localhost:2633/RPC2"
 TIMEOUT = 30
 
@@ -90,10 +91,16 @@ class Client:
         self.endpoint = endpoint()
         self._server = pyone.OneServer(self.endpoint, session=session(), timeout=TIMEOUT)
 
-    def _call(self, what: str, method: Any, *args: Any, doing: str = "show") -> Any:
+    def _call(self, what: str, method: Any, *args: Any, doing: str = "show", read: Callable[[Any], T]) -> T:
+        """`read(method(*args))`, every way that can fail said as what went wrong with oned."""
+        from xml.parsers.expat import ExpatError
+        from xmlrpc.client import Error as XmlRpcError, ProtocolError   # both loaded with pyone
+
+        from lxml import etree
+
         pyone = self._pyone
         try:
-            return method(*args)
+            return read(method(*args))
         except pyone.OneNoExistsException:
             raise DriverError(f"{what} does not exist in OpenNebula") from None
         except (pyone.OneAuthenticationException, pyone.OneAuthorizationException) as exc:
@@ -103,20 +110,30 @@ class Client:
         except OSError as exc:       # requests' connection errors are OSErrors too
             reason = str(exc.args[0] if exc.args else exc).split(": ")[-1]
             raise DriverError(f"Cannot reach OpenNebula at {self.endpoint}: {reason}") from None
+        except ProtocolError as exc:
+            raise DriverError(f"OpenNebula's XML-RPC API is not at {self.endpoint}: that server answers HTTP "
+                              f"{exc.errcode} (check ONE_XMLRPC)") from None
+        except (XmlRpcError, ExpatError):
+            raise DriverError(f"The server at {self.endpoint} does not answer in XML-RPC: it is not OpenNebula's "
+                              f"API (check ONE_XMLRPC)") from None
+        except (pyone.bindings.supbind.GDSParseError, etree.Error, AttributeError, TypeError, ValueError) as exc:
+            raise DriverError(f"OpenNebula at {self.endpoint} answered with a document for {what} that this driver "
+                              f"cannot read ({type(exc).__name__}: {exc})") from None
 
     def vm(self, vmid: int) -> Vm:
-        doc = self._call(f"VM {vmid}", self._server.vm.info, vmid)
-        disks = disks_by_id(Template.from_mapping(disk) for disk in _as_list((doc.TEMPLATE or {}).get("DISK")))
-        return Vm(id=int(doc.ID), lcm_state=int(doc.LCM_STATE), deploy_id=doc.DEPLOY_ID or "", disks=disks)
+        def read(doc: Any) -> Vm:
+            disks = disks_by_id(Template.from_mapping(disk) for disk in _as_list((doc.TEMPLATE or {}).get("DISK")))
+            return Vm(id=int(doc.ID), lcm_state=int(doc.LCM_STATE), deploy_id=doc.DEPLOY_ID or "", disks=disks)
+        return self._call(f"VM {vmid}", self._server.vm.info, vmid, read=read)
 
     def datastore_template(self, dsid: int) -> Template:
         """The TEMPLATE of `onedatastore show -x`."""
-        doc = self._call(f"Datastore {dsid}", self._server.datastore.info, dsid)
-        return Template.from_mapping(doc.TEMPLATE or {})
+        return self._call(f"Datastore {dsid}", self._server.datastore.info, dsid,
+                          read=lambda doc: Template.from_mapping(doc.TEMPLATE or {}))
 
     def allocate_datastore(self, template: str, cluster: int = -1) -> int:
         """`onedatastore create`: the new datastore's id."""
-        return int(self._call("a datastore", self._server.datastore.allocate, template, cluster, doing="create"))
+        return self._call("a datastore", self._server.datastore.allocate, template, cluster, doing="create", read=int)
 
 
 _client: Optional[Client] = None

@@ -4,17 +4,19 @@ A clone that oned's timeout stops leaves nothing either."""
 
 from __future__ import annotations
 
+import http.server
 import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from one_gluster import onedsim
-from conftest import VOLUME, deploy, gluster_disk, imported, make_raw
+from conftest import VOLUME, deploy, gluster_disk, imported, make_raw, serve
 
 MiB = 1 << 20
 
@@ -84,6 +86,58 @@ def test_unreachable_oned_is_a_clear_error(tm, qcow2_source_for_safety, vm_ids):
     assert "Traceback" not in done.stderr and not tm.real(vmid, 0).exists()
 
 
+class WebPage(http.server.BaseHTTPRequestHandler):
+    """A web page where oned's API should be (ONE_XMLRPC naming a proxy or the web UI)."""
+
+    def do_POST(self) -> None:
+        body = b"<html><body>Sign in</body></html>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_endpoint_that_is_not_opennebula_is_a_clear_error(tm, qcow2_source_for_safety, tmp_path, vm_ids):
+    source = qcow2_source_for_safety
+    vmid = next(vm_ids)
+    deploy(tm, vmid, gluster_disk(0, source, "qcow2"))
+    files = serve(tmp_path)                 # a plain web server: it answers oned's POST with HTTP 501
+    page = http.server.ThreadingHTTPServer(("127.0.0.1", 0), WebPage)
+    threading.Thread(target=page.serve_forever, daemon=True).start()
+    try:
+        for server, error in ((files, "OpenNebula's XML-RPC API is not at {}: that server answers HTTP 501 "
+                                      "(check ONE_XMLRPC)"),
+                              (page, "The server at {} does not answer in XML-RPC: it is not OpenNebula's API "
+                                     "(check ONE_XMLRPC)")):
+            url = f"http://127.0.0.1:{server.server_address[1]}/RPC2"
+            done = tm.call("clone", f"vm:{source}", tm.disk(vmid, 0), vmid, 101, env={"ONE_XMLRPC": url})
+            assert done.returncode == 1
+            assert done.plain_errors == [error.format(url)], done.stderr
+            assert "Internal error" not in done.stderr and not tm.real(vmid, 0).exists()
+    finally:
+        for server in (files, page):
+            server.shutdown()
+            server.server_close()
+
+
+def test_vm_document_not_in_oned_format_is_a_clear_error(tm, qcow2_source_for_safety, vm_ids):
+    source = qcow2_source_for_safety
+    vmid = next(vm_ids)
+    deploy(tm, vmid, gluster_disk(0, source, "qcow2"))
+    for tag, value in (("LCM_STATE", "RUNNING"), ("ID", "")):
+        tm.api.vms[vmid].find(tag).text = value
+        done = tm.call("clone", f"vm:{source}", tm.disk(vmid, 0), vmid, 101)
+        assert done.returncode == 1
+        assert done.plain_errors[0].startswith(f"OpenNebula at {tm.api.endpoint} answered with a document for "
+                                               f"VM {vmid} that this driver cannot read ("), done.stderr
+        assert "Internal error" not in done.stderr and not tm.real(vmid, 0).exists()
+        deploy(tm, vmid, gluster_disk(0, source, "qcow2"))
+
+
 def test_wrong_credentials_and_unknown_vm(tm, qcow2_source_for_safety, tmp_path, vm_ids):
     source = qcow2_source_for_safety
     vmid = next(vm_ids)
@@ -100,8 +154,14 @@ def test_malformed_arguments(tm):
     assert tm.call("clone", "only-one").plain_errors[-1].startswith("Expected the arguments")
     done = tm.call("delete", f"{tm.host}:relative/path", 1, 100)
     assert done.returncode == 1 and "absolute path" in done.plain_errors[-1]
-    done = tm.call("resize", f"{tm.host}:{tm.location}/100/1/disk.0", "big", 1, 101)
-    assert done.returncode == 1 and "not a number" in done.plain_errors[-1]
+    disk = f"{tm.host}:{tm.location}/100/1/disk.0"
+    for size in ("big", "١٠", "1_000", " 5"):       # what int() would take, oned never writes
+        done = tm.call("resize", disk, size, 1, 101)
+        assert done.returncode == 1 and done.plain_errors == [f"The size argument is not a number: {size!r}"]
+    done = tm.call("resize", disk, 10, "99999999999", 101)
+    assert done.plain_errors == ["The VM id argument is out of range: 99999999999 (at most 2147483647)"]
+    done = tm.call("mkswap", 2**44, f"{tm.host}:{tm.location}/100/1/disk.1", 1, 100)
+    assert done.plain_errors == [f"The size argument is out of range: {2**44} (at most {2**43 - 1})"]
 
 
 @pytest.mark.parametrize("driver, disk", [("raw", {}), ("qcow2", {"QCOW2_STANDALONE": "YES"})],

@@ -9,6 +9,7 @@ only when it runs, so that cheap actions (mv, premigrate) do not pay for pyone, 
 from __future__ import annotations
 
 import importlib
+import re
 from typing import BinaryIO, Callable, NamedTuple, Optional
 
 from ..errors import DriverError, RequestError
@@ -26,6 +27,9 @@ MODULES = {
     "clone.ssh": "mixed", "ln.ssh": "mixed", "mvds.ssh": "mixed", "cpds.ssh": "mixed", "delete.ssh": "mixed",
     "resize.ssh": "mixed",
 }
+ID_MAX = 2**31 - 1              # oned's ids are C ints, and so is an XML-RPC integer
+SIZE_MAX_MB = (2**63 - 1) >> 20  # the largest disk qemu-img makes: a size in bytes that fits an int64
+_NUMBER = re.compile(r"-?[0-9]{1,20}")
 
 
 class TmCall(NamedTuple):
@@ -42,12 +46,17 @@ class TmCall(NamedTuple):
     def path(self, index: int) -> HostPath:
         return HostPath.parse(self.args[index])
 
-    def number(self, index: int, name: str) -> int:
+    def number(self, index: int, name: str, most: int = ID_MAX) -> int:
+        """An id (or, with `most`, a size): decimal ASCII digits, at most `most` either way from zero."""
         text = self.args[index]
-        try:
-            return int(text)
-        except ValueError:
-            raise RequestError(f"The {name} argument is not a number: {text!r}") from None
+        if not _NUMBER.fullmatch(text):
+            raise RequestError(f"The {name} argument is not a number: {text[:40]!r}")
+        if abs(int(text)) > most:
+            raise RequestError(f"The {name} argument is out of range: {text} (at most {most})")
+        return int(text)
+
+    def size_mb(self, index: int) -> int:
+        return self.number(index, "size", SIZE_MAX_MB)
 
 
 Action = Callable[[TmCall], Optional[str]]

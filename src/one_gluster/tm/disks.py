@@ -106,7 +106,7 @@ def ln(call: TmCall) -> None:
 def mkimage(call: TmCall) -> None:
     """A volatile disk of SIZE MB: raw or qcow2, with the FS of the VM disk made inside, or swap."""
     call.expect(5, "SIZE FORMAT host:DST VMID DSID")
-    size, fmt, dst, vmid = call.number(0, "size"), call.args[1].lower(), call.path(2), call.number(3, "VM id")
+    size, fmt, dst, vmid = call.size_mb(0), call.args[1].lower(), call.path(2), call.number(3, "VM id")
     dsid = call.number(4, "datastore id")
     if fmt == "swap":
         _make_volatile(size, "raw", "swap", dst.path, dsid)
@@ -123,7 +123,7 @@ def mkimage(call: TmCall) -> None:
 def mkswap(call: TmCall) -> None:
     """A swap disk of SIZE MB."""
     call.expect(4, "SIZE host:DST VMID DSID")
-    _make_volatile(call.number(0, "size"), "raw", "swap", call.path(1).path, call.number(3, "datastore id"))
+    _make_volatile(call.size_mb(0), "raw", "swap", call.path(1).path, call.number(3, "datastore id"))
     return None
 
 
@@ -146,7 +146,7 @@ def _make_volatile(size_mb: int, fmt: str, fs: str, dst: str, dsid: int) -> None
 def resize(call: TmCall) -> None:
     """Grow the disk to SIZE MB: the clone itself, or the image of a persistent disk."""
     call.expect(4, "host:DST SIZE VMID DSID")
-    dst, size, vmid = call.path(0), call.number(1, "size"), call.number(2, "VM id")
+    dst, size, vmid = call.path(0), call.size_mb(1), call.number(2, "VM id")
     opennebula.preload()
     vm, disk = load_disk(vmid, dst.require_disk_id())
     if vm.lcm_state == LCM_DISK_RESIZE:

@@ -87,7 +87,7 @@ def delete_ssh(call: TmCall) -> None:
 def resize_ssh(call: TmCall) -> None:
     """Grow the host's copy of the disk."""
     call.expect(4, "host:DST SIZE VMID DSID")
-    dst, size, vmid = call.path(0), call.number(1, "size"), call.number(2, "VM id")
+    dst, size, vmid = call.path(0), call.size_mb(1), call.number(2, "VM id")
     opennebula.preload()
     vm, disk = load_disk(vmid, dst.require_disk_id())
     if vm.lcm_state == opennebula.LCM_DISK_RESIZE:
