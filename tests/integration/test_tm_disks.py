@@ -227,13 +227,50 @@ def test_mv_moves_nothing_on_shared_storage(tm, qcow2_source, vm_ids):
     assert tm.real(vmid, 0).read_bytes() == before
 
 
+def test_mv_of_a_vm_directory_between_system_datastores(tm, lab, qcow2_source, vm_ids):
+    """Cold migration to another system datastore: where both are the same directory of the volume
+    (103 a symlink, as image datastores are linked) nothing moves; into another directory of the same
+    mount (104) the directory is renamed; never a directory that is not the VM's."""
+    source, _ = qcow2_source
+    vmid = next(vm_ids)
+    deploy(tm, vmid, gluster_disk(0, source, "qcow2"))
+    tm.ok("clone", f"vm:{source}", tm.disk(vmid, 0), vmid, 101)
+    before = tm.real(vmid, 0).read_bytes()
+    location = Path(tm.location)
+    (location / "103").symlink_to("100")
+    (Path(lab.mount_point) / "sys104").mkdir()
+    (location / "104").symlink_to(Path(lab.mount_point) / "sys104")
+    try:
+        here, linked = f"{tm.host}:{tm.location}/100/{vmid}", f"{tm.host}:{tm.location}/103/{vmid}"
+        done = tm.ok("mv", here, linked, vmid, 103)
+        assert "nothing moves" in done.stderr and tm.real(vmid, 0).read_bytes() == before
+        for src, dst in ((f"{tm.host}:{tm.location}/100", f"{tm.host}:{tm.location}/104/{vmid}"),
+                         (f"{tm.host}:{tm.location}/100/{vmid + 1}", f"{tm.host}:{tm.location}/104/{vmid}")):
+            refused = tm.call("mv", src, dst, vmid, 104)
+            assert refused.returncode == 1 and refused.plain_errors == [
+                f"Refusing {src.split(':', 1)[1].replace('//', '/')}: it is not the directory of VM {vmid} "
+                f"(.../<datastore id>/{vmid})"]
+        assert tm.real(vmid, 0).read_bytes() == before and not (location / "104" / str(vmid)).exists()
+        elsewhere = f"{tm.host}:{tm.location}/104/{vmid}"
+        tm.ok("mv", here, elsewhere, vmid, 104)
+        assert not tm.real(vmid).exists() and (location / "104" / str(vmid) / "disk.0").read_bytes() == before
+        tm.ok("mv", here, elsewhere, vmid, 104)                                   # a retry: already moved
+        tm.ok("mv", elsewhere, here, vmid, 100)
+        assert tm.real(vmid, 0).read_bytes() == before
+    finally:
+        for ds_id in ("103", "104"):
+            (location / ds_id).unlink()
+        (Path(lab.mount_point) / "sys104").rmdir()
+
+
 def test_delete_stays_inside_the_vm_directory(tm, qcow2_source, vm_ids):
     source, _ = qcow2_source
     vmid = next(vm_ids)
     deploy(tm, vmid, gluster_disk(0, source, "qcow2"))
     tm.ok("clone", f"vm:{source}", tm.disk(vmid, 0), vmid, 101)
     refused = tm.call("delete", f"{tm.host}:{tm.location}/100", vmid, 100)
-    assert refused.returncode != 0 and "Refusing to delete" in refused.plain_errors[-1]
+    assert refused.returncode != 0 and refused.plain_errors == [
+        f"Refusing {tm.location}100: it is not the directory of VM {vmid} (.../<datastore id>/{vmid})"]
     refused = tm.call("delete", f"{tm.host}:{source}", vmid, 101)
     assert refused.returncode != 0 and os.path.isfile(source)
     tm.ok("delete", tm.disk(vmid, 0), vmid, 101)

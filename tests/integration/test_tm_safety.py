@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from lxml import etree
 
 from one_gluster import onedsim
 from conftest import VOLUME, deploy, gluster_disk, imported, make_raw, serve
@@ -192,3 +193,38 @@ def test_term_mid_clone_leaves_nothing(tm, ds, vm_ids, driver, disk):
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
         image.unlink()
+
+
+def test_paths_of_another_vm_are_refused(tm, qcow2_source_for_safety, sources_dir, vm_ids):
+    """Every action that writes, reads or removes a disk takes only a path in the directory of the VM it
+    is given: never another VM's disk (a context ISO once replaced one) or directory."""
+    source = qcow2_source_for_safety
+    mine, theirs = next(vm_ids), next(vm_ids)
+    for vmid in (mine, theirs):
+        deploy(tm, vmid, gluster_disk(0, source, "qcow2"), onedsim.volatile_disk(1, kind="swap", size_mb=8),
+               lcm_state=51)
+        tm.ok("clone", f"vm:{source}", tm.disk(vmid, 0), vmid, 101)
+    tm.ok("mkswap", 8, tm.disk(theirs, 1), theirs, 100)
+    theirs_before = {name: (tm.real(theirs) / name).read_bytes() for name in ("disk.0", "disk.1")}
+    context_sh = sources_dir / "context-refused.sh"
+    context_sh.write_text("ETH0_IP='10.0.0.9'\n")
+    other, other_dir = tm.disk(theirs, 0), f"{tm.host}:{tm.location}100/{theirs}"
+    calls = {"clone": (f"vm:{source}", other, mine, 101), "ln": (f"vm:{source}", other, mine, 101),
+             "mkimage": (8, "raw", tm.disk(theirs, 1), mine, 100), "mkswap": (8, tm.disk(theirs, 1), mine, 100),
+             "context": (context_sh, tm.disk(theirs, 1), mine, 100), "resize": (other, 64, mine, 101),
+             "snap_create": (other, 0, mine, 101), "snap_revert": (other, 0, mine, 101),
+             "snap_delete": (other, 0, mine, 101), "cpds": (other, f"{tm.location}100/{'5e' * 16}", -1, mine, 101),
+             "delete": (other, mine, 101), "clone.ssh": (f"vm:{source}", other, mine, 101),
+             "delete.ssh": (other, mine, 101), "mv": (other_dir, f"{tm.host}:{tm.location}100/{mine}", mine, 100)}
+    for action, args in calls.items():
+        done = tm.call(action, *args)
+        path = next(str(a).split(":", 1)[1] for a in args if f"/{theirs}" in str(a)).replace("//", "/")
+        kind = "the directory" if path.endswith(f"/{theirs}") else "a file"
+        assert done.returncode == 1 and done.plain_errors[0].startswith(
+            f"Refusing {path}: it is not {kind} of VM {mine} "), (action, done.stderr)
+    doc = etree.tostring(tm.api.vms[mine])
+    done = tm.call("prebackup", other_dir, "0", f"one-{mine}", "-", mine, 100, stdin=doc)
+    assert done.returncode == 1 and done.plain_errors[0].startswith(f"Refusing {other_dir.split(':', 1)[1]}")
+    assert {name: (tm.real(theirs) / name).read_bytes() for name in ("disk.0", "disk.1")} == theirs_before
+    assert sorted(os.listdir(tm.real(theirs))) == ["disk.0", "disk.1"]
+    assert not os.path.exists(f"{tm.location}100/{'5e' * 16}")

@@ -153,7 +153,7 @@ def _prepare(call: TmCall) -> Backup:
     chain = _chain(vm, vmid)
     disks = _disks(vm, vmid, ids)
     _check_formats(disks, chain)
-    vm_dir = require_some_mount(call.path(0).path)
+    vm_dir = require_some_mount(call.path(0).require_vm_dir(vmid).path)
     folder = backup_dir(vm_dir.path, vmid)
     _fresh_dir(folder)
     _write_vm_xml(folder, raw)
@@ -241,7 +241,7 @@ def postbackup(call: TmCall) -> None:
     """Remove the backup folder once the backup datastore has taken it; already gone is fine."""
     call.expect(6, USAGE)
     vmid = call.number(4, "VM id")
-    vm_dir = require_some_mount(call.path(0).path)
+    vm_dir = require_some_mount(call.path(0).require_vm_dir(vmid).path)
     folder = backup_dir(vm_dir.path, vmid)
     shutil.rmtree(folder, ignore_errors=True)
     if os.environ.get("BACKUP_BASE_PATH"):

@@ -26,8 +26,7 @@ def _entry(spec: str) -> tuple[str, str]:
 
 def context(call: TmCall) -> None:
     call.expect(4, "CONTEXT_SH [FILE[:NAME] ...] host:DST VMID DSID")
-    dst = call.path(-3)
-    call.number(-2, "VM id")
+    dst = call.path(-3).require_in_vm(call.number(-2, "VM id"))
     entries = [_entry(spec) for spec in call.args[:-3]]
     vm = vm_dir(dst.path, system_volume(call.number(-1, "datastore id")))
     final = os.path.join(vm.path, os.path.basename(dst.path))

@@ -33,6 +33,7 @@ def clone(call: TmCall) -> None:
     """Make `disk.<i>` of the VM from image SOURCE: overlay, or full copy; grown to the disk SIZE."""
     call.expect(4, "fe:SOURCE host:DST VMID DSID")
     src, dst, vmid = call.path(0), call.path(1), call.number(2, "VM id")
+    dst.require_in_vm(vmid)
     opennebula.preload()        # not sh too: it would slow the copy, and the overlay would not gain
     disk_id = dst.disk_id
     if disk_id is None:
@@ -79,6 +80,7 @@ def ln(call: TmCall) -> None:
     """A persistent disk: the VM uses the image in place; `disk.<i>` links to it for the VM directory."""
     call.expect(4, "fe:SOURCE host:DST VMID DSID")
     src, dst, vmid = call.path(0), call.path(1), call.number(2, "VM id")
+    dst.require_in_vm(vmid)
     opennebula.preload()
     _, disk = load_disk(vmid, dst.require_disk_id())
     volume = disk.volume
@@ -107,6 +109,7 @@ def mkimage(call: TmCall) -> None:
     """A volatile disk of SIZE MB: raw or qcow2, with the FS of the VM disk made inside, or swap."""
     call.expect(5, "SIZE FORMAT host:DST VMID DSID")
     size, fmt, dst, vmid = call.size_mb(0), call.args[1].lower(), call.path(2), call.number(3, "VM id")
+    dst.require_in_vm(vmid)
     dsid = call.number(4, "datastore id")
     if fmt == "swap":
         _make_volatile(size, "raw", "swap", dst.path, dsid)
@@ -123,7 +126,8 @@ def mkimage(call: TmCall) -> None:
 def mkswap(call: TmCall) -> None:
     """A swap disk of SIZE MB."""
     call.expect(4, "SIZE host:DST VMID DSID")
-    _make_volatile(call.size_mb(0), "raw", "swap", call.path(1).path, call.number(3, "datastore id"))
+    dst = call.path(1).require_in_vm(call.number(2, "VM id"))
+    _make_volatile(call.size_mb(0), "raw", "swap", dst.path, call.number(3, "datastore id"))
     return None
 
 
@@ -147,6 +151,7 @@ def resize(call: TmCall) -> None:
     """Grow the disk to SIZE MB: the clone itself, or the image of a persistent disk."""
     call.expect(4, "host:DST SIZE VMID DSID")
     dst, size, vmid = call.path(0), call.size_mb(1), call.number(2, "VM id")
+    dst.require_in_vm(vmid)
     opennebula.preload()
     vm, disk = load_disk(vmid, dst.require_disk_id())
     if vm.lcm_state == LCM_DISK_RESIZE:
@@ -163,6 +168,7 @@ def cpds(call: TmCall) -> None:
     """Save the disk (snap_id -1) or one of its snapshots as the new image NEW_SOURCE (disk-saveas)."""
     call.expect(5, "host:SRC NEW_SOURCE SNAP_ID VMID DSID")
     src, snap_id, vmid = call.path(0), call.number(2, "snapshot id"), call.number(3, "VM id")
+    src.require_in_vm(vmid)
     new_source = call.path(1).path
     opennebula.preload()
     vm, disk = load_disk(vmid, src.require_disk_id())

@@ -19,6 +19,7 @@ from .layout import guard, load_disk
 def _to_host(call: TmCall) -> None:
     call.expect(4, "fe:SOURCE host:DST VMID DSID")
     src, dst, vmid = call.path(0), call.path(1), call.number(2, "VM id")
+    dst.require_in_vm(vmid)
     opennebula.preload()
     _, disk = load_disk(vmid, dst.require_disk_id())
     image = guard(src.path, disk.volume)
@@ -56,6 +57,7 @@ def mvds_ssh(call: TmCall) -> None:
     """The persistent disk back into its image SOURCE, replacing it only once fully copied."""
     call.expect(4, "host:SRC SOURCE VMID DSID")
     src, vmid = call.path(0), call.number(2, "VM id")
+    src.require_in_vm(vmid)
     opennebula.preload()
     _, disk = load_disk(vmid, src.require_disk_id())
     image = guard(call.path(1).path, disk.volume)
@@ -67,7 +69,7 @@ def mvds_ssh(call: TmCall) -> None:
 def cpds_ssh(call: TmCall) -> None:
     """Save the current disk (snap_id -1) as the new image NEW_SOURCE."""
     call.expect(5, "host:SRC NEW_SOURCE SNAP_ID VMID DSID")
-    src, snap_id = call.path(0), call.number(2, "snapshot id")
+    src, snap_id = call.path(0).require_in_vm(call.number(3, "VM id")), call.number(2, "snapshot id")
     if snap_id != -1:
         raise DriverError("Saving a snapshot of a disk on an ssh system datastore is not supported: save the disk")
     target_dir = guard(os.path.dirname(call.path(1).path), None)
@@ -78,7 +80,7 @@ def cpds_ssh(call: TmCall) -> None:
 def delete_ssh(call: TmCall) -> None:
     """Remove the host's copy of the disk."""
     call.expect(3, "host:PATH VMID DSID")
-    dst = call.path(0)
+    dst = call.path(0).require_in_vm(call.number(1, "VM id"))
     dst.require_disk_id()
     run_on(dst.host, "rm", "-rf", dst.path, f"{dst.path}.snap", what=f"Removing {dst.path}")
     return None
@@ -88,6 +90,7 @@ def resize_ssh(call: TmCall) -> None:
     """Grow the host's copy of the disk."""
     call.expect(4, "host:DST SIZE VMID DSID")
     dst, size, vmid = call.path(0), call.size_mb(1), call.number(2, "VM id")
+    dst.require_in_vm(vmid)
     opennebula.preload()
     vm, disk = load_disk(vmid, dst.require_disk_id())
     if vm.lcm_state == opennebula.LCM_DISK_RESIZE:

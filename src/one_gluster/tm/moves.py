@@ -12,7 +12,6 @@ from .. import log
 from ..errors import DriverError
 from ..volume import require_some_mount
 from . import TmCall
-from .paths import HostPath
 
 
 def mv(call: TmCall) -> None:
@@ -22,7 +21,12 @@ def mv(call: TmCall) -> None:
     if src.path == dst.path or src.disk_id is not None:
         log.info(f"{dst.path} stays where it is on the shared volume")
         return None
+    vmid = call.number(2, "VM id")
+    src, dst = src.require_vm_dir(vmid), dst.require_vm_dir(vmid)
     source, target = require_some_mount(src.path), require_some_mount(dst.path)
+    if source.volume_path == target.volume_path:     # system datastores that are one directory of the volume
+        log.info(f"{dst.path} is {src.path} on the shared volume: nothing moves")
+        return None
     if source.mount.mount_point != target.mount.mount_point:
         raise DriverError(f"Cannot move {src.path} to {dst.path}: the system datastores are on different gluster "
                           "mounts; move VMs only between system datastores on the same volume")
@@ -44,22 +48,12 @@ def mvds(call: TmCall) -> None:
     return None
 
 
-def _check_vm_path(path: HostPath, vmid: int) -> None:
-    """Only `.../<sysds>/<vmid>` or `.../<vmid>/disk.<i>` may be deleted."""
-    if path.disk_id is not None:
-        ok = os.path.basename(os.path.dirname(path.path)) == str(vmid)
-    else:
-        ok = os.path.basename(path.path) == str(vmid) and os.path.basename(os.path.dirname(path.path)).isdigit()
-    if not ok:
-        raise DriverError(f"Refusing to delete {path.path}: it is not a disk or the directory of VM {vmid}")
-
-
 def delete(call: TmCall) -> None:
     """Remove a VM disk (with its snapshot copies) or the VM directory; already gone is fine.
     A persistent disk's `disk.<i>` is a link: the link goes, never the image."""
     call.expect(3, "host:PATH VMID DSID")
-    path, vmid = call.path(0), call.number(1, "VM id")
-    _check_vm_path(path, vmid)
+    vmid = call.number(1, "VM id")
+    path = call.path(0).require_vm_path(vmid)
     require_some_mount(os.path.dirname(path.path))   # a dead or missing mount is an error, not "gone"
     from .. import files                             # not for mv: its imports cost a cheap action ~10 ms
     removed = [p for p in (path.path, f"{path.path}.snap") if files.remove_tree(p)]

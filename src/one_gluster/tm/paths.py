@@ -39,3 +39,21 @@ class HostPath(NamedTuple):
     def vm_dir(self) -> str:
         """The VM directory: the path itself, or the directory that holds the disk."""
         return os.path.dirname(self.path) if self.disk_id is not None else self.path
+
+    def require_in_vm(self, vmid: int) -> "HostPath":
+        """This path, refused unless it names a file in VM `vmid`'s directory, as oned names every disk."""
+        if os.path.basename(os.path.dirname(self.path)) != str(vmid):
+            raise RequestError(f"Refusing {self.path}: it is not a file of VM {vmid} (.../{vmid}/disk.<id>)")
+        return self
+
+    def require_vm_dir(self, vmid: int) -> "HostPath":
+        """This path, refused unless it names VM `vmid`'s directory in a system datastore."""
+        parent, name = os.path.split(self.path)
+        if name != str(vmid) or not os.path.basename(parent).isdigit():
+            raise RequestError(f"Refusing {self.path}: it is not the directory of VM {vmid} "
+                               f"(.../<datastore id>/{vmid})")
+        return self
+
+    def require_vm_path(self, vmid: int) -> "HostPath":
+        """A disk of VM `vmid` (`disk.<id>`) or its directory: what delete may remove."""
+        return self.require_in_vm(vmid) if self.disk_id is not None else self.require_vm_dir(vmid)

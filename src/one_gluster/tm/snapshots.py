@@ -30,6 +30,7 @@ def _target(call: TmCall) -> tuple[str, int, Vm, Disk, str]:
     """(host, snapshot id, VM, disk, the file that holds the disk's active layer)."""
     call.expect(4, "host:DISK SNAP_ID VMID DSID")
     dst, snap_id, vmid = call.path(0), call.number(1, "snapshot id"), call.number(2, "VM id")
+    dst.require_in_vm(vmid)
     opennebula.preload()
     vm, disk = load_disk(vmid, dst.require_disk_id())
     path = guard(dst.path, disk.volume).path      # resolved: a persistent disk's file is the image
