@@ -130,7 +130,7 @@ def test_migrations_move_nothing_and_run_the_other_tms(tm, source, vm_ids, tmp_p
         script.write_text(f'#!/bin/sh\necho "{action} $* $(cat | head -c 8)" >> {record}\n')
         script.chmod(0o755)
     vm_dir = tm.location + f"100/{vmid}"
-    stdin = vm_document(vmid, "gluster", "recorder", "recorder")
+    stdin = vm_document(vmid, "gluster", "recorder", "recorder", "../tm/recorder")    # the last is no TM's name
     for action in ("premigrate", "postmigrate", "failmigrate"):
         tm.ok(action, "127.0.0.1", "127.0.0.2", vm_dir, vmid, 100, stdin=stdin)
         tm.ok(action, "127.0.0.1", "127.0.0.2", vm_dir, vmid, 100, "shared", stdin=stdin)   # called by another TM

@@ -18,12 +18,13 @@ USAGE = "SRC_HOST DST_HOST VM_DIR VMID DSID [CALLING_TM]"
 
 
 def _other_tms(payload: bytes, own: str) -> list[str]:
-    """The TM_MADs of the VM's disks other than ours, from the base64 VM document."""
+    """The TM_MADs of the VM's disks other than ours, from the base64 VM document; a name that is not a
+    directory beside ours (`../x`, `a/b`) is no driver."""
     from ..xmldoc import decode_base64_xml
 
     vm = decode_base64_xml(payload, "VM document")
     names = {text.strip() for text in vm.xpath("/VM/TEMPLATE/DISK/TM_MAD/text()")}
-    return sorted(n for n in names if n and n != own)
+    return sorted(n for n in names if n and n != own and "/" not in n and not n.startswith("."))   # a driver's name
 
 
 def _migrate_other(call: TmCall, action: str) -> None:
