@@ -197,7 +197,8 @@ def test_term_mid_clone_leaves_nothing(tm, ds, vm_ids, driver, disk):
 
 def test_paths_of_another_vm_are_refused(tm, qcow2_source_for_safety, sources_dir, vm_ids):
     """Every action that writes, reads or removes a disk takes only a path in the directory of the VM it
-    is given: never another VM's disk (a context ISO once replaced one) or directory."""
+    is given, and writes a saved image only into the image datastore: never another VM's disk (a context
+    ISO or a save-as once replaced one) or directory."""
     source = qcow2_source_for_safety
     mine, theirs = next(vm_ids), next(vm_ids)
     for vmid in (mine, theirs):
@@ -222,6 +223,13 @@ def test_paths_of_another_vm_are_refused(tm, qcow2_source_for_safety, sources_di
         kind = "the directory" if path.endswith(f"/{theirs}") else "a file"
         assert done.returncode == 1 and done.plain_errors[0].startswith(
             f"Refusing {path}: it is not {kind} of VM {mine} "), (action, done.stderr)
+    their_disk = f"{tm.location}100/{theirs}/disk.0".replace("//", "/")       # as a new image or SOURCE
+    for action, args in (("cpds", (tm.disk(mine, 0), their_disk, -1, mine, 101)),
+                         ("cpds.ssh", (tm.disk(mine, 0), their_disk, -1, mine, 101)),
+                         ("mvds.ssh", (tm.disk(mine, 0), their_disk, mine, 101))):
+        done = tm.call(action, *args)
+        assert done.returncode == 1 and done.plain_errors == [
+            f"Refusing {their_disk}: it is not an image of datastore 101 (.../101/<name>)"], (action, done.stderr)
     doc = etree.tostring(tm.api.vms[mine])
     done = tm.call("prebackup", other_dir, "0", f"one-{mine}", "-", mine, 100, stdin=doc)
     assert done.returncode == 1 and done.plain_errors[0].startswith(f"Refusing {other_dir.split(':', 1)[1]}")

@@ -55,3 +55,10 @@ def test_numbers_are_what_oned_writes():
             call.number(index, "VM id")
     with pytest.raises(RequestError, match=r"out of range: 2147483648 \(at most 2147483647\)"):
         call.number(5, "VM id")
+
+
+def test_images_of_a_datastore():
+    assert HostPath.parse("/ds//101/" + "ab" * 16).require_in_datastore(101).path == "/ds/101/" + "ab" * 16
+    for text in ("/ds/100/7/disk.0", "/ds/1010/x", "/ds/101/sub/x", "/ds/101"):
+        with pytest.raises(RequestError, match="it is not an image of datastore 101"):
+            HostPath.parse(text).require_in_datastore(101)

@@ -169,7 +169,7 @@ def cpds(call: TmCall) -> None:
     call.expect(5, "host:SRC NEW_SOURCE SNAP_ID VMID DSID")
     src, snap_id, vmid = call.path(0), call.number(2, "snapshot id"), call.number(3, "VM id")
     src.require_in_vm(vmid)
-    new_source = call.path(1).path
+    new_source = call.path(1).require_in_datastore(call.number(4, "datastore id")).path
     opennebula.preload()
     vm, disk = load_disk(vmid, src.require_disk_id())
     mounted = guard(src.path, disk.volume)

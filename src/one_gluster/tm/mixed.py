@@ -58,9 +58,10 @@ def mvds_ssh(call: TmCall) -> None:
     call.expect(4, "host:SRC SOURCE VMID DSID")
     src, vmid = call.path(0), call.number(2, "VM id")
     src.require_in_vm(vmid)
+    source = call.path(1).require_in_datastore(call.number(3, "datastore id"))
     opennebula.preload()
     _, disk = load_disk(vmid, src.require_disk_id())
-    image = guard(call.path(1).path, disk.volume)
+    image = guard(source.path, disk.volume)
     log.info(f"Copying {src.host}:{src.path} back to {image.path}")
     _from_host(src.host, src.path, image.path)
     return None
@@ -70,10 +71,11 @@ def cpds_ssh(call: TmCall) -> None:
     """Save the current disk (snap_id -1) as the new image NEW_SOURCE."""
     call.expect(5, "host:SRC NEW_SOURCE SNAP_ID VMID DSID")
     src, snap_id = call.path(0).require_in_vm(call.number(3, "VM id")), call.number(2, "snapshot id")
+    new_source = call.path(1).require_in_datastore(call.number(4, "datastore id")).path
     if snap_id != -1:
         raise DriverError("Saving a snapshot of a disk on an ssh system datastore is not supported: save the disk")
-    target_dir = guard(os.path.dirname(call.path(1).path), None)
-    _from_host(src.host, src.path, os.path.join(target_dir.path, os.path.basename(call.path(1).path)))
+    target_dir = guard(os.path.dirname(new_source), None)
+    _from_host(src.host, src.path, os.path.join(target_dir.path, os.path.basename(new_source)))
     return None
 
 

@@ -57,3 +57,10 @@ class HostPath(NamedTuple):
     def require_vm_path(self, vmid: int) -> "HostPath":
         """A disk of VM `vmid` (`disk.<id>`) or its directory: what delete may remove."""
         return self.require_in_vm(vmid) if self.disk_id is not None else self.require_vm_dir(vmid)
+
+    def require_in_datastore(self, dsid: int) -> "HostPath":
+        """This path, refused unless it names an image in datastore `dsid`'s directory (BASE_PATH is
+        always DATASTORE_LOCATION/<id>), as the SOURCE of every image does."""
+        if os.path.basename(os.path.dirname(self.path)) != str(dsid):
+            raise RequestError(f"Refusing {self.path}: it is not an image of datastore {dsid} (.../{dsid}/<name>)")
+        return self
