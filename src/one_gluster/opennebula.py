@@ -34,7 +34,34 @@ def preload() -> None:
 
 
 def endpoint() -> str:
-    return os.environ.get("ONE_XMLRPC") or DEFAULT_ENDPOINT
+    """ONE_XMLRPC, refused unless it is an http(s) URL (pyone would take anything else for gRPC)."""
+    from urllib.parse import urlsplit      # loaded with pyone: only actions that call oned need it
+
+    url = os.environ.get("ONE_XMLRPC") or DEFAULT_ENDPOINT
+    try:
+        parts = urlsplit(url)
+        usable = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+    except ValueError:                     # a bad IPv6 address, a port out of range
+        usable = False
+    if not usable:
+        raise DriverError(f"ONE_XMLRPC is not the http(s) URL of OpenNebula's XML-RPC API: {url!r} "
+                          f"(the default is {DEFAULT_ENDPOINT})")
+    return url
+
+
+def _reason(exc: BaseException) -> str:
+    """What the system said under a connection error ('Connection refused'), else the error's text."""
+    todo, seen = [exc], set()
+    while todo:
+        error = todo.pop(0)
+        if id(error) in seen:
+            continue
+        seen.add(id(error))
+        if isinstance(error, OSError) and error.strerror:
+            return error.strerror
+        todo += [e for e in (getattr(error, "reason", None), error.__cause__, error.__context__, *error.args)
+                 if isinstance(e, BaseException)]
+    return str(exc)
 
 
 def session() -> str:
@@ -108,8 +135,7 @@ class Client:
         except pyone.OneException as exc:
             raise DriverError(f"OpenNebula at {self.endpoint} failed to {doing} {what}: {exc}") from None
         except OSError as exc:       # requests' connection errors are OSErrors too
-            reason = str(exc.args[0] if exc.args else exc).split(": ")[-1]
-            raise DriverError(f"Cannot reach OpenNebula at {self.endpoint}: {reason}") from None
+            raise DriverError(f"Cannot reach OpenNebula at {self.endpoint}: {_reason(exc)}") from None
         except ProtocolError as exc:
             raise DriverError(f"OpenNebula's XML-RPC API is not at {self.endpoint}: that server answers HTTP "
                               f"{exc.errcode} (check ONE_XMLRPC)") from None

@@ -82,9 +82,13 @@ def test_unreachable_oned_is_a_clear_error(tm, qcow2_source_for_safety, vm_ids):
     done = tm.call("clone", f"vm:{source}", tm.disk(vmid, 0), vmid, 101,
                    env={"ONE_XMLRPC": f"http://127.0.0.1:{port}/RPC2"})
     assert done.returncode == 1
-    assert done.plain_errors == [f"Cannot reach OpenNebula at http://127.0.0.1:{port}/RPC2: "
-                                 + done.plain_errors[0].split(": ", 1)[1]]
+    assert done.plain_errors == [f"Cannot reach OpenNebula at http://127.0.0.1:{port}/RPC2: Connection refused"]
     assert "Traceback" not in done.stderr and not tm.real(vmid, 0).exists()
+    for url in ("localhost:2633", "http://[::1", f"http://127.0.0.1:{port}0000/RPC2"):   # pyone: gRPC, crash
+        done = tm.call("clone", f"vm:{source}", tm.disk(vmid, 0), vmid, 101, env={"ONE_XMLRPC": url})
+        assert done.returncode == 1 and done.plain_errors == [
+            f"ONE_XMLRPC is not the http(s) URL of OpenNebula's XML-RPC API: {url!r} (the default is "
+            "http://localhost:2633/RPC2)"], done.stderr
 
 
 class WebPage(http.server.BaseHTTPRequestHandler):
