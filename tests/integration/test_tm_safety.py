@@ -1,5 +1,6 @@
 """TM refusals: layouts where core would open another file than the driver makes, unmounted system
-datastores, an unreachable oned, malformed arguments. Each fails with one plain line and writes nothing.
+datastores, an unreachable oned, a ONE_XMLRPC that is not oned's API, a VM document oned would not
+send, malformed arguments, paths of another VM. Each fails with one plain line and writes nothing.
 A clone that oned's timeout stops leaves nothing either."""
 
 from __future__ import annotations
@@ -160,7 +161,7 @@ def test_malformed_arguments(tm):
     done = tm.call("delete", f"{tm.host}:relative/path", 1, 100)
     assert done.returncode == 1 and "absolute path" in done.plain_errors[-1]
     disk = f"{tm.host}:{tm.location}/100/1/disk.0"
-    for size in ("big", "١٠", "1_000", " 5"):       # what int() would take, oned never writes
+    for size in ("big", "١٠", "1_000", " 5"):       # the last three int() takes, but oned never writes
         done = tm.call("resize", disk, size, 1, 101)
         assert done.returncode == 1 and done.plain_errors == [f"The size argument is not a number: {size!r}"]
     done = tm.call("resize", disk, 10, "99999999999", 101)

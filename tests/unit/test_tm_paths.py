@@ -40,7 +40,7 @@ def test_paths_of_a_vm():
     for text in ("n:/ds/100/8/disk.0", "n:/ds/100/7/../8/disk.0", "n:/ds/100/7", "n:/ds/100/70/disk.0"):
         with pytest.raises(RequestError, match="it is not a file of VM 7"):
             HostPath.parse(text).require_in_vm(7)
-    for text in ("n:/ds/100", "n:/ds/x/7", "n:/ds/100/7/..", "n:/ds/100/07"):
+    for text in ("n:/ds/100", "n:/ds/x/7", "n:/ds/100/7/..", "n:/ds/100/07", "n:/ds/１００/7"):
         with pytest.raises(RequestError, match="it is not the directory of VM 7"):
             HostPath.parse(text).require_vm_dir(7)
     with pytest.raises(RequestError, match="it is not a file of VM 7"):

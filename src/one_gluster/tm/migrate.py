@@ -24,7 +24,7 @@ def _other_tms(payload: bytes, own: str) -> list[str]:
 
     vm = decode_base64_xml(payload, "VM document")
     names = {text.strip() for text in vm.xpath("/VM/TEMPLATE/DISK/TM_MAD/text()")}
-    return sorted(n for n in names if n and n != own and "/" not in n and not n.startswith("."))   # a driver's name
+    return sorted(n for n in names if n and n != own and "/" not in n and not n.startswith("."))
 
 
 def _migrate_other(call: TmCall, action: str) -> None:

@@ -49,7 +49,8 @@ class HostPath(NamedTuple):
     def require_vm_dir(self, vmid: int) -> "HostPath":
         """This path, refused unless it names VM `vmid`'s directory in a system datastore."""
         parent, name = os.path.split(self.path)
-        if name != str(vmid) or not os.path.basename(parent).isdigit():
+        datastore = os.path.basename(parent)
+        if name != str(vmid) or not (datastore.isascii() and datastore.isdigit()):
             raise RequestError(f"Refusing {self.path}: it is not the directory of VM {vmid} "
                                f"(.../<datastore id>/{vmid})")
         return self
