@@ -151,9 +151,11 @@ def _image_datastore(lab: labmod.Lab, remotes: Path, sources_dir: Path, ds_id: i
     return ImageDatastore(remotes, base, template, ds_id, user)
 
 
-def serve(directory: Path, tls: Optional[ssl.SSLContext] = None) -> http.server.ThreadingHTTPServer:
-    """A loopback HTTP(S) server for `directory`, running until shut down."""
-    handler = lambda *a, **kw: http.server.SimpleHTTPRequestHandler(*a, directory=str(directory), **kw)
+def serve(directory: Optional[Path], tls: Optional[ssl.SSLContext] = None,
+          handler: Optional[type] = None) -> http.server.ThreadingHTTPServer:
+    """A loopback HTTP(S) server for `directory` (or answering with `handler`), running until shut down."""
+    if handler is None:
+        handler = lambda *a, **kw: http.server.SimpleHTTPRequestHandler(*a, directory=str(directory), **kw)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     if tls:
         server.socket = tls.wrap_socket(server.socket, server_side=True)

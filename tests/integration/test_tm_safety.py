@@ -10,7 +10,6 @@ import os
 import signal
 import socket
 import subprocess
-import threading
 import time
 from pathlib import Path
 
@@ -112,8 +111,7 @@ def test_endpoint_that_is_not_opennebula_is_a_clear_error(tm, qcow2_source_for_s
     vmid = next(vm_ids)
     deploy(tm, vmid, gluster_disk(0, source, "qcow2"))
     files = serve(tmp_path)                 # a plain web server: it answers oned's POST with HTTP 501
-    page = http.server.ThreadingHTTPServer(("127.0.0.1", 0), WebPage)
-    threading.Thread(target=page.serve_forever, daemon=True).start()
+    page = serve(None, handler=WebPage)
     try:
         for server, error in ((files, "OpenNebula's XML-RPC API is not at {}: that server answers HTTP 501 "
                                       "(check ONE_XMLRPC)"),

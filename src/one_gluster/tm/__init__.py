@@ -51,9 +51,10 @@ class TmCall(NamedTuple):
         text = self.args[index]
         if not _NUMBER.fullmatch(text):
             raise RequestError(f"The {name} argument is not a number: {text[:40]!r}")
-        if abs(int(text)) > most:
+        value = int(text)
+        if abs(value) > most:
             raise RequestError(f"The {name} argument is out of range: {text} (at most {most})")
-        return int(text)
+        return value
 
     def size_mb(self, index: int) -> int:
         return self.number(index, "size", SIZE_MAX_MB)
