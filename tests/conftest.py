@@ -394,6 +394,19 @@ def owned_tm(owned_lab, owned_home, oned) -> TransferManager:
     return _transfer_manager(owned_lab, owned_home.remotes, oned, owned_home.auth_file, 300, ONEADMIN)
 
 
+# The test volumes an end-to-end test runs on: (lab, image datastore, TM, where sources go) by fixture name.
+SITES = {"plain": ("lab", "ds", "tm", "sources_dir"),
+         "replica-3-virt": ("virt_lab", "virt_ds", "virt_tm", "sources_dir"),
+         "as-oneadmin": ("owned_lab", "owned_ds", "owned_tm", "owned_home")}
+
+
+def site(request) -> tuple[labmod.Lab, ImageDatastore, TransferManager, Path]:
+    """(lab, image datastore, TM, where sources go) of the site `request.param` names in SITES: the volume
+    as created, the replica-3 one tuned with gluster's virt group (sharded), or the one owned by oneadmin."""
+    lab, ds, tm, sources = (request.getfixturevalue(name) for name in SITES[request.param])
+    return lab, ds, tm, getattr(sources, "sources", sources)
+
+
 def shard_owners(lab: labmod.Lab) -> set[str]:
     """The gfids of the files that have shards on `lab`'s bricks (`.shard/<gfid>.<n>`: each file's
     blocks after its first 64 MiB)."""

@@ -3,7 +3,8 @@ a TM-made qcow2 clone, a persistent disk and a raw clone; the guest's firmware b
 through libgfapi. The live TM actions (snap_create_live, cpds of a running VM, snap_delete at
 DISK_SNAPSHOT_DELETE, a live full backup and a chain of live incremental backups with
 prebackup_live/postbackup_live) then act on that running VM through libvirt; the chain goes on with
-prebackup once the VM is powered off.
+prebackup once the VM is powered off. On the volume as created, and on the replica-3 volume tuned with
+gluster's virt group (sharded, strict O_DIRECT), as operators run theirs.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from conftest import (HOST, VOLUME, allocated, bitmaps, deploy, gluster_disk, held_extents, imported, make_raw,
-                      qemu_img, qemu_io, restored)
+import conftest
+from conftest import (HOST, allocated, bitmaps, deploy, gluster_disk, held_extents, imported, make_raw, qemu_img,
+                      qemu_io, restored)
 
 MiB = 1 << 20
 URI = "qemu:///system"
@@ -133,8 +135,15 @@ def node_bitmaps(domain: str, device: str) -> list[dict]:
     return next(n.get("dirty-bitmaps", []) for n in nodes if n["node-name"] == node)
 
 
+@pytest.fixture(params=["plain", "replica-3-virt"])
+def site(request):
+    return conftest.site(request)
+
+
 @pytest.mark.gfapi
-def test_libvirt_runs_the_gluster_disks(libvirtd, tm, ds, sources_dir, vm_ids):
+def test_libvirt_runs_the_gluster_disks(libvirtd, site, vm_ids):
+    lab, ds, tm, sources_dir = site
+    volume, image_ds, system_ds = lab.volume, tm.image_ds, tm.system_ds
     raw = make_raw(sources_dir / "boot.raw", 4 * MiB, {0: BOOT_CODE, 510: b"\x55\xaa"})
     qcow = sources_dir / "boot.qcow2"
     qemu_img("convert", "-O", "qcow2", str(raw), str(qcow))
@@ -144,21 +153,22 @@ def test_libvirt_runs_the_gluster_disks(libvirtd, tm, ds, sources_dir, vm_ids):
     raw_image, _ = imported(ds, sources_dir, "virt-raw", "raw")
     vmid = next(vm_ids)
     name = f"one-{vmid}"
-    disks = [gluster_disk(0, base, "qcow2", target="vda"),
-             gluster_disk(1, persistent, "qcow2", clone=False, target="vdb"),
-             gluster_disk(2, raw_image, "raw", target="vdc")]
+    image = dict(volume=volume, datastore_id=image_ds)
+    disks = [gluster_disk(0, base, "qcow2", target="vda", **image),
+             gluster_disk(1, persistent, "qcow2", clone=False, target="vdb", **image),
+             gluster_disk(2, raw_image, "raw", target="vdc", **image)]
     deploy(tm, vmid, *disks, lcm_state=1)
-    tm.ok("clone", f"vm:{base}", tm.disk(vmid, 0), vmid, 101)
-    tm.ok("ln", f"vm:{persistent}", tm.disk(vmid, 1), vmid, 101)
-    tm.ok("clone", f"vm:{raw_image}", tm.disk(vmid, 2), vmid, 101)
+    tm.ok("clone", f"vm:{base}", tm.disk(vmid, 0), vmid, image_ds)
+    tm.ok("ln", f"vm:{persistent}", tm.disk(vmid, 1), vmid, image_ds)
+    tm.ok("clone", f"vm:{raw_image}", tm.disk(vmid, 2), vmid, image_ds)
 
     work = Path(tempfile.mkdtemp(prefix="one-gluster-virt-"))
     work.chmod(0o755)                                    # QEMU runs as libvirt-qemu
     serial = work / "serial.log"
-    xml = domain(name, [disk_xml("--volume", VOLUME, "--vmid", str(vmid), "--disk-id", "0", "--clone",
+    xml = domain(name, [disk_xml("--volume", volume, "--vmid", str(vmid), "--disk-id", "0", "--clone",
                                  "--target", "vda"),
-                        disk_xml("--volume", VOLUME, "--source", persistent, "--target", "vdb"),
-                        disk_xml("--volume", VOLUME, "--vmid", str(vmid), "--disk-id", "2", "--clone",
+                        disk_xml("--volume", volume, "--source", persistent, "--target", "vdb"),
+                        disk_xml("--volume", volume, "--vmid", str(vmid), "--disk-id", "2", "--clone",
                                  "--format", "raw", "--target", "vdc")], serial)
     (work / "domain.xml").write_bytes(xml)
     try:
@@ -167,9 +177,9 @@ def test_libvirt_runs_the_gluster_disks(libvirtd, tm, ds, sources_dir, vm_ids):
         virsh("define", str(work / "domain.xml"))
         virsh("start", name)
         blk = virsh("domblklist", name).stdout.split()
-        assert blk[blk.index("vda") + 1] == f"{VOLUME}/{vmid}/disk.0"
-        assert blk[blk.index("vdb") + 1] == f"{VOLUME}/{os.path.basename(persistent)}"
-        assert blk[blk.index("vdc") + 1] == f"{VOLUME}/{vmid}/disk.2"
+        assert blk[blk.index("vda") + 1] == f"{volume}/{vmid}/disk.0"
+        assert blk[blk.index("vdb") + 1] == f"{volume}/{os.path.basename(persistent)}"
+        assert blk[blk.index("vdc") + 1] == f"{volume}/{vmid}/disk.2"
         deadline = time.monotonic() + 120
         while BANNER not in (serial.read_bytes() if serial.exists() else b""):
             assert time.monotonic() < deadline, "the guest never printed its banner"
@@ -182,21 +192,21 @@ def test_libvirt_runs_the_gluster_disks(libvirtd, tm, ds, sources_dir, vm_ids):
             parent.chmod(parent.stat().st_mode | 0o001)
         clone = tm.real(vmid, 0)
         deploy(tm, vmid, *disks, lcm_state=57, deploy_id=name)            # DISK_SNAPSHOT
-        tm.ok("snap_create_live", tm.disk(vmid, 0), 0, vmid, 101)
+        tm.ok("snap_create_live", tm.disk(vmid, 0), 0, vmid, image_ds)
         assert running_snapshots(name, "virtio-disk0") == ["one-snap-0"]
         deploy(tm, vmid, *disks, lcm_state=26, deploy_id=name)            # HOTPLUG_SAVEAS
         saved = f"{ds.base_path}/{'12' * 16}"
-        tm.ok("cpds", tm.disk(vmid, 0), saved, -1, vmid, 101)
+        tm.ok("cpds", tm.disk(vmid, 0), saved, -1, vmid, image_ds)
         assert open(saved, "rb").read(2) != b"" and "backing-filename" not in qemu_img("info", "--output=json", saved)
         assert running_snapshots(name, "virtio-disk0") == ["one-snap-0"]  # the copy took no snapshot
         deploy(tm, vmid, *disks, lcm_state=59, deploy_id=name)            # DISK_SNAPSHOT_DELETE
-        tm.ok("snap_create_live", tm.disk(vmid, 0), 1, vmid, 101)
-        tm.ok("snap_delete", tm.disk(vmid, 0), 0, vmid, 101)
+        tm.ok("snap_create_live", tm.disk(vmid, 0), 1, vmid, image_ds)
+        tm.ok("snap_delete", tm.disk(vmid, 0), 0, vmid, image_ds)
         assert running_snapshots(name, "virtio-disk0") == ["one-snap-1"]
         for _ in range(3):      # back to back, as scripts do: the mount's view of the disk lags behind QEMU's
             snapshots(clone)
-            tm.ok("snap_create_live", tm.disk(vmid, 0), 2, vmid, 101)
-            tm.ok("snap_delete", tm.disk(vmid, 0), 2, vmid, 101)
+            tm.ok("snap_create_live", tm.disk(vmid, 0), 2, vmid, image_ds)
+            tm.ok("snap_delete", tm.disk(vmid, 0), 2, vmid, image_ds)
             assert running_snapshots(name, "virtio-disk0") == ["one-snap-1"]
 
         # save-as of a snapshot just taken of the running disk: read through libgfapi, as QEMU wrote it
@@ -204,15 +214,15 @@ def test_libvirt_runs_the_gluster_disks(libvirtd, tm, ds, sources_dir, vm_ids):
         guest_write(name, "virtio-disk0", 3 * MiB, chunk, 0x3c)
         snapshots(clone)                                                   # the mount caches the disk's tables
         deploy(tm, vmid, *disks, lcm_state=57, deploy_id=name)            # DISK_SNAPSHOT
-        tm.ok("snap_create_live", tm.disk(vmid, 0), 3, vmid, 101)
+        tm.ok("snap_create_live", tm.disk(vmid, 0), 3, vmid, image_ds)
         guest_write(name, "virtio-disk0", 3 * MiB, chunk, 0xc3)
         deploy(tm, vmid, *disks, lcm_state=26, deploy_id=name)            # HOTPLUG_SAVEAS
         saved_snap = f"{ds.base_path}/{'56' * 16}"
-        tm.ok("cpds", tm.disk(vmid, 0), saved_snap, 3, vmid, 101)
+        tm.ok("cpds", tm.disk(vmid, 0), saved_snap, 3, vmid, image_ds)
         read = qemu_io(saved_snap, f"read -P 0x3c {3 * MiB} {chunk}")       # what the disk held at the snapshot
         assert f"read {chunk}/{chunk}" in read and "verification failed" not in read, read
         deploy(tm, vmid, *disks, lcm_state=59, deploy_id=name)            # DISK_SNAPSHOT_DELETE
-        tm.ok("snap_delete", tm.disk(vmid, 0), 3, vmid, 101)
+        tm.ok("snap_delete", tm.disk(vmid, 0), 3, vmid, image_ds)
         assert running_snapshots(name, "virtio-disk0") == ["one-snap-1"]
 
         # a running raw disk: its QEMU copies it (a backup job of that disk alone) while the guest runs
@@ -222,25 +232,26 @@ def test_libvirt_runs_the_gluster_disks(libvirtd, tm, ds, sources_dir, vm_ids):
         guest_write(name, "virtio-disk2", MiB, chunk, 0x5a)
         written[MiB:MiB + chunk] = b"\x5a" * chunk
         deploy(tm, vmid, *disks, lcm_state=57, deploy_id=name)            # DISK_SNAPSHOT
-        tm.ok("snap_create_live", tm.disk(vmid, 2), 0, vmid, 101)
+        tm.ok("snap_create_live", tm.disk(vmid, 2), 0, vmid, image_ds)
         snapshot = Path(f"{raw_clone}.snap/0")
         assert snapshot.read_bytes() == written and allocated(snapshot) < 4 * MiB   # sparse: 2 MiB of data
         guest_write(name, "virtio-disk2", MiB, chunk, 0xa5)
         deploy(tm, vmid, *disks, lcm_state=26, deploy_id=name)            # HOTPLUG_SAVEAS
         saved_raw = f"{ds.base_path}/{'34' * 16}"
-        tm.ok("cpds", tm.disk(vmid, 2), saved_raw, -1, vmid, 101)
+        tm.ok("cpds", tm.disk(vmid, 2), saved_raw, -1, vmid, image_ds)
         assert json.loads(qemu_img("info", "--output=json", saved_raw))["format"] == "raw"
         assert Path(saved_raw).read_bytes() == written[:MiB] + b"\xa5" * chunk + written[MiB + chunk:]
         assert allocated(Path(saved_raw)) < 4 * MiB
         assert snapshot.read_bytes() == written                            # the snapshot keeps its point in time
         assert sorted(os.listdir(snapshot.parent)) == ["0"]                # nothing else left behind
-        deploy(tm, vmid, *disks[:2], gluster_disk(2, raw_image, "raw", target="vdz"), lcm_state=57, deploy_id=name)
-        refused = tm.call("snap_create_live", tm.disk(vmid, 2), 1, vmid, 101)   # a disk the domain lacks
+        deploy(tm, vmid, *disks[:2], gluster_disk(2, raw_image, "raw", target="vdz", **image),
+               lcm_state=57, deploy_id=name)
+        refused = tm.call("snap_create_live", tm.disk(vmid, 2), 1, vmid, image_ds)   # a disk the domain lacks
         assert refused.returncode != 0 and len(refused.plain_errors) == 1 and "vdz" in refused.stderr, refused.stderr
         assert sorted(os.listdir(snapshot.parent)) == ["0"]
         assert virsh("domstate", name).stdout.strip() == "running"
         deploy(tm, vmid, *disks, lcm_state=59, deploy_id=name)            # DISK_SNAPSHOT_DELETE
-        tm.ok("snap_delete", tm.disk(vmid, 2), 0, vmid, 101)
+        tm.ok("snap_delete", tm.disk(vmid, 2), 0, vmid, image_ds)
         assert not snapshot.exists()
 
         # a live full backup, the guest paused only while the job starts: QEMU copies through libgfapi
@@ -248,7 +259,7 @@ def test_libvirt_runs_the_gluster_disks(libvirtd, tm, ds, sources_dir, vm_ids):
         doc = etree.fromstring(etree.tostring(tm.api.vms[vmid]))
         etree.SubElement(doc.find("BACKUPS/BACKUP_CONFIG"), "FS_FREEZE").text = "SUSPEND"
         doc = etree.tostring(doc)
-        args = (f"{tm.host}:{tm.location}/100/{vmid}", "0:1", name, "-", vmid, 100)
+        args = (f"{tm.host}:{tm.location}/{system_ds}/{vmid}", "0:1", name, "-", vmid, system_ds)
         tm.ok("prebackup_live", *args, stdin=doc)
         folder = tm.real(vmid) / "backup"
         assert sorted(os.listdir(folder)) == ["disk.0.0", "disk.1.0", "vm.xml"]

@@ -22,8 +22,9 @@ import pytest
 
 from one_gluster import libvirt, onedsim
 from one_gluster.volume import Server
-from conftest import (HOST, VIRT, deploy, gfapi_differences, gfid, gluster_disk, imported, qemu_io, reads_pattern,
-                      shard_owners, wait_for)
+import conftest
+from conftest import (HOST, SITES, VIRT, deploy, gfapi_differences, gfid, gluster_disk, imported,
+                      qemu_io, reads_pattern, shard_owners, wait_for)
 
 SIZE_MB = 160                   # two shards and a half of 64 MiB
 DATA_MB = 72                    # so that even a qcow2 file of the image is longer than a shard
@@ -34,17 +35,9 @@ def gluster_uri(name: str) -> str:
     return libvirt.uri(name, Server(HOST, 24007))
 
 
-SITES = {"plain": ("lab", "ds", "tm", "sources_dir"),
-         "replica-3-virt": ("virt_lab", "virt_ds", "virt_tm", "sources_dir"),
-         "as-oneadmin": ("owned_lab", "owned_ds", "owned_tm", "owned_home")}
-
-
 @pytest.fixture(params=list(SITES))
 def site(request):
-    """(lab, image datastore, TM, where sources go) of the volume as created, of the replica-3 sharded
-    one, or of the one owned by oneadmin."""
-    lab, ds, tm, sources = (request.getfixturevalue(name) for name in SITES[request.param])
-    return lab, ds, tm, getattr(sources, "sources", sources)
+    return conftest.site(request)
 
 
 @pytest.mark.gfapi
