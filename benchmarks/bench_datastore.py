@@ -3,14 +3,14 @@
     .venv/bin/python benchmarks/bench_datastore.py [--rounds 3] [--monitor-runs 40]
 
 1. `cp` of a 2 GiB raw image holding 200 MiB of data, from local disk, against
-   `cp --sparse=always` onto the same FUSE mount: wall time, and the space the copy takes on the
-   bricks (each inode once). The volumes are set up as the admin guide has operators run theirs,
-   with `one-gluster prepare` (the option group for the volume's type): a plain volume, a sharded
-   one (where holes cannot be seen), and, on the plain volume, the same image with its zeros
-   written out (no holes to skip: every zero block is found by reading it, by both cp and the
-   driver). For reference, the plain volume also as created, before `prepare`. Also the driver's
-   fixed cost (its time for a 1 MiB image: start, imports, checks, `qemu-img info`), and the rest of
-   its time against cp.
+   `cp --sparse=always` onto the same FUSE mount: wall time (the ratio of the medians, and round by
+   round), and the space the copy takes on the bricks (each inode once). The volumes are set up as
+   the admin guide has operators run theirs, with `one-gluster prepare` (the option group for the
+   volume's type): a plain volume, a sharded one (where holes cannot be seen), and, on the plain
+   volume, the same image with its zeros written out (no holes to skip: every zero block is found by
+   reading it, by both cp and the driver). For reference, the plain volume also as created, before
+   `prepare`. Also the driver's fixed cost (its time for a 1 MiB image: start, imports, checks,
+   `qemu-img info`), and the rest of its time against cp.
 2. `monitor`: the median wall time of one call, as oned makes it (the installed executable with
    its own interpreter line, base64 request on stdin), against `python -c pass` run by the same
    interpreter (the real one, not the pyenv shim on PATH); also `import lxml.etree` alone, started
@@ -34,7 +34,9 @@ from common import (DURABLE_CP, HOST, MiB, against_cp, against_python, brick_byt
                     timed, workspace)
 
 
-def bench_cp(volume: labmod.Lab, remotes: Path, source: Path, rounds: int) -> dict[str, float]:
+def bench_cp(volume: labmod.Lab, remotes: Path, source: Path, rounds: int) -> dict[str, list[float]]:
+    """Each round's times (s) of cp, cp + sync, the driver, and the driver with a 1 MiB image; the space
+    cp and the driver took, over the data."""
     template = {"GLUSTER_HOST": HOST, "GLUSTER_VOLUME": volume.volume, "SAFE_DIRS": f"{source.parent}/"}
     ds = onedsim.datastore(101, volume.mount_point, template)
     request = onedsim.request(ds, onedsim.image(0, path=str(source)))
@@ -61,16 +63,14 @@ def bench_cp(volume: labmod.Lab, remotes: Path, source: Path, rounds: int) -> di
         fixed_t.append(t)
         Path(out.split()[0].decode()).unlink()
     data = 200 * MiB
-    return {"cp_s": statistics.median(base_t), "driver_s": statistics.median(drv_t),
-            "durable_s": statistics.median(durable_t), "fixed_s": statistics.median(fixed_t),
-            "cp_space_ratio": statistics.median(base_s) / data,
-            "driver_space_ratio": statistics.median(drv_s) / data}
+    return {"cp": base_t, "durable": durable_t, "driver": drv_t, "fixed": fixed_t,
+            "cp_space": [s / data for s in base_s], "driver_space": [s / data for s in drv_s]}
 
 
 def report_cp(name: str, volume: labmod.Lab, remotes: Path, source: Path, rounds: int) -> None:
     r = bench_cp(volume, remotes, source, rounds)
-    print(f"cp 2 GiB / 200 MiB data, {name}: {against_cp(r['driver_s'], r['cp_s'], r['durable_s'], r['fixed_s'])}; "
-          f"space/data: driver {r['driver_space_ratio']:.3f}, cp {r['cp_space_ratio']:.3f}")
+    print(f"cp 2 GiB / 200 MiB data, {name}: {against_cp(r['driver'], r['cp'], r['durable'], r['fixed'])}; "
+          f"space/data: driver {statistics.median(r['driver_space']):.3f}, cp {statistics.median(r['cp_space']):.3f}")
 
 
 def bench_monitor(volume: labmod.Lab, remotes: Path, runs: int) -> dict[str, float]:

@@ -9,7 +9,8 @@ process answers with documents in oned's format (oned itself is not in any regis
    to the clone of a 100 MiB image (an overlay's cost must not depend on the image's size).
 2. Full-copy clone (a raw disk; a qcow2 disk with QCOW2_STANDALONE=yes) of a 2 GiB image holding
    200 MiB of data, against `cp --sparse=always` of the same image onto the same mount, and against
-   that cp followed by `sync FILE` (the durability the driver gives: it fsyncs before its rename).
+   that cp followed by `sync FILE` (the durability the driver gives: it fsyncs before its rename),
+   as the ratio of the medians and round by round.
    Then the same for an image the size of an OS image, 10 GiB with 1 GiB of data (`--large-rounds`
    rounds; 0 skips it): the driver's fixed cost (start, oned's answer) weighs less there. That fixed
    cost is measured too, as the same clone of a 1 MiB image, and the rest of the driver's time is
@@ -93,7 +94,9 @@ def bench_clone(b: Bench, rounds: int) -> dict[str, float]:
     return {"big_s": big_s, "small_s": small_s, "ratio": big_s / small_s}
 
 
-def bench_full_copy(b: Bench, source: Path, rounds: int) -> dict[str, float]:
+def bench_full_copy(b: Bench, source: Path, rounds: int) -> dict[str, tuple[list[float], ...]]:
+    """For a raw and a standalone qcow2 disk: each round's times (s) of the driver, cp, cp + sync, and the
+    driver with a 1 MiB image."""
     raw = b.mount / f"{source.stem}.raw"
     subprocess.run(["cp", "--sparse=always", str(source), str(raw)], check=True)
     qcow = b.mount / f"{source.stem}.qcow2"
@@ -103,7 +106,7 @@ def bench_full_copy(b: Bench, source: Path, rounds: int) -> dict[str, float]:
     if not tiny_qcow.exists():
         qemu.convert(str(tiny_raw), str(tiny_qcow), "qcow2", src_fmt="raw")
     os.sync()
-    out: dict[str, float] = {}
+    out: dict[str, tuple[list[float], ...]] = {}
     cases = (("raw", raw, tiny_raw, "raw", {}),
              ("standalone qcow2", qcow, tiny_qcow, "qcow2", {"QCOW2_STANDALONE": "YES"}))
     for name, image, tiny, fmt, disk in cases:
@@ -120,17 +123,13 @@ def bench_full_copy(b: Bench, source: Path, rounds: int) -> dict[str, float]:
             t, made = b.clone(tiny, fmt, **disk)
             fixed.append(t)
             shutil.rmtree(made.parent)
-        out[f"{name} driver_s"] = statistics.median(drv)
-        out[f"{name} fixed_s"] = statistics.median(fixed)
-        out[f"{name} cp_s"] = statistics.median(base)
-        out[f"{name} durable_s"] = statistics.median(durable)
+        out[name] = (drv, base, durable, fixed)
         image.unlink()
     return out
 
 
-def report_full_copy(what: str, f: dict[str, float]) -> None:
-    for name in ("raw", "standalone qcow2"):
-        times = (f[f"{name} {key}_s"] for key in ("driver", "cp", "durable", "fixed"))
+def report_full_copy(what: str, f: dict[str, tuple[list[float], ...]]) -> None:
+    for name, times in f.items():
         print(f"full-copy clone, {name}, {what}: {against_cp(*times)}")
 
 

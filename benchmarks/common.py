@@ -138,12 +138,16 @@ def against_python(executable: Path, runs: int, calls: dict[str, Callable[[], fl
     return out
 
 
-def against_cp(driver: float, cp: float, durable: float, fixed: float) -> str:
-    """A copying action's median time against cp, against cp + sync, and split into its fixed cost (its
-    time for a 1 MiB image) and the rest."""
-    return (f"driver {driver:.2f} s, cp --sparse=always {cp:.2f} s, ratio {driver / cp:.2f} "
-            f"(vs cp + sync of the file {driver / durable:.2f}; the driver's fixed cost, its time for a 1 MiB "
-            f"image, {fixed * 1000:.0f} ms; the rest against cp {(driver - fixed) / cp:.2f})")
+def against_cp(driver: list[float], cp: list[float], durable: list[float], fixed: list[float]) -> str:
+    """A copying action's times, one per round of the run, against cp's and cp + sync's: the ratio of the
+    medians, and the driver's time over cp's round by round (median, lowest, highest: the spread that one
+    ratio hides); also its fixed cost (its time for a 1 MiB image), and the rest of its time against cp."""
+    med = statistics.median
+    d, c, s, f = med(driver), med(cp), med(durable), med(fixed)
+    paired = sorted(x / y for x, y in zip(driver, cp))
+    return (f"driver {d:.2f} s, cp --sparse=always {c:.2f} s, ratio {d / c:.2f} (round by round {med(paired):.2f}, "
+            f"{paired[0]:.2f} to {paired[-1]:.2f}; vs cp + sync of the file {d / s:.2f}; the driver's fixed cost, its "
+            f"time for a 1 MiB image, {f * 1000:.0f} ms; the rest against cp {(d - f) / c:.2f})")
 
 
 def timed(argv: list[str], stdin: bytes | None = None, env: dict[str, str] | None = None) -> tuple[float, bytes]:
