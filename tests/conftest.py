@@ -400,7 +400,7 @@ SITES = {"plain": ("lab", "ds", "tm", "sources_dir"),
          "as-oneadmin": ("owned_lab", "owned_ds", "owned_tm", "owned_home")}
 
 
-def site(request) -> tuple[labmod.Lab, ImageDatastore, TransferManager, Path]:
+def site_of(request) -> tuple[labmod.Lab, ImageDatastore, TransferManager, Path]:
     """(lab, image datastore, TM, where sources go) of the site `request.param` names in SITES: the volume
     as created, the replica-3 one tuned with gluster's virt group (sharded), or the one owned by oneadmin."""
     lab, ds, tm, sources = (request.getfixturevalue(name) for name in SITES[request.param])

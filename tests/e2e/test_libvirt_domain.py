@@ -137,7 +137,7 @@ def node_bitmaps(domain: str, device: str) -> list[dict]:
 
 @pytest.fixture(params=["plain", "replica-3-virt"])
 def site(request):
-    return conftest.site(request)
+    return conftest.site_of(request)
 
 
 @pytest.mark.gfapi

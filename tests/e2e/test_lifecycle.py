@@ -37,7 +37,7 @@ def gluster_uri(name: str) -> str:
 
 @pytest.fixture(params=list(SITES))
 def site(request):
-    return conftest.site(request)
+    return conftest.site_of(request)
 
 
 @pytest.mark.gfapi
