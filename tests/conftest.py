@@ -400,9 +400,11 @@ SITES = {"plain": ("lab", "ds", "tm", "sources_dir"),
          "as-oneadmin": ("owned_lab", "owned_ds", "owned_tm", "owned_home")}
 
 
-def site_of(request) -> tuple[labmod.Lab, ImageDatastore, TransferManager, Path]:
+@pytest.fixture
+def site(request) -> tuple[labmod.Lab, ImageDatastore, TransferManager, Path]:
     """(lab, image datastore, TM, where sources go) of the site `request.param` names in SITES: the volume
-    as created, the replica-3 one tuned with gluster's virt group (sharded), or the one owned by oneadmin."""
+    as created, the replica-3 one tuned with gluster's virt group (sharded), or the one owned by oneadmin.
+    A test names its sites with `@pytest.mark.parametrize("site", [...], indirect=True)`."""
     lab, ds, tm, sources = (request.getfixturevalue(name) for name in SITES[request.param])
     return lab, ds, tm, getattr(sources, "sources", sources)
 

@@ -21,7 +21,6 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-import conftest
 from conftest import (HOST, allocated, bitmaps, deploy, gluster_disk, held_extents, imported, make_raw, qemu_img,
                       qemu_io, restored)
 
@@ -135,12 +134,8 @@ def node_bitmaps(domain: str, device: str) -> list[dict]:
     return next(n.get("dirty-bitmaps", []) for n in nodes if n["node-name"] == node)
 
 
-@pytest.fixture(params=["plain", "replica-3-virt"])
-def site(request):
-    return conftest.site_of(request)
-
-
 @pytest.mark.gfapi
+@pytest.mark.parametrize("site", ["plain", "replica-3-virt"], indirect=True)
 def test_libvirt_runs_the_gluster_disks(libvirtd, site, vm_ids):
     lab, ds, tm, sources_dir = site
     volume, image_ds, system_ds = lab.volume, tm.image_ds, tm.system_ds

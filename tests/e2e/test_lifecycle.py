@@ -22,7 +22,6 @@ import pytest
 
 from one_gluster import libvirt, onedsim
 from one_gluster.volume import Server
-import conftest
 from conftest import (HOST, SITES, VIRT, deploy, gfapi_differences, gfid, gluster_disk, imported,
                       qemu_io, reads_pattern, shard_owners, wait_for)
 
@@ -35,12 +34,8 @@ def gluster_uri(name: str) -> str:
     return libvirt.uri(name, Server(HOST, 24007))
 
 
-@pytest.fixture(params=list(SITES))
-def site(request):
-    return conftest.site_of(request)
-
-
 @pytest.mark.gfapi
+@pytest.mark.parametrize("site", list(SITES), indirect=True)
 def test_vm_lifecycle_through_libgfapi(site, vm_ids):
     lab, ds, tm, sources_dir = site
     volume, image_ds, system_ds = lab.volume, tm.image_ds, tm.system_ds
