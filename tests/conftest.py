@@ -30,7 +30,7 @@ from one_gluster import gluster, lab as labmod
 from one_gluster import mounts, onedsim
 
 REPO = Path(__file__).resolve().parents[1]
-FIXTURES = Path(os.environ.get("ONE_GLUSTER_FIXTURES", REPO.parent / "shared" / "fixtures" / "opennebula-7.5"))
+FIXTURES = REPO / "tests" / "fixtures" / "opennebula-7.5"     # documents captured from a real oned 7.5
 HOST = "127.0.1.1"
 VOLUME = "ogtest"
 VIRT = "ogvirt"

@@ -2,7 +2,7 @@
 
 oned is the one component no registry ships, so the demo and the tests drive the drivers with
 these documents: the same elements in the same order as `Image::to_xml` / `Datastore::to_xml`
-(see shared/fixtures/opennebula-7.5), base64 on stdin, the object id as the only argument.
+(see tests/fixtures/opennebula-7.5), base64 on stdin, the object id as the only argument.
 """
 
 from __future__ import annotations
