@@ -61,7 +61,7 @@ CHANGED=no
 registration() {
     local args=("$@")
     [ "$DRY_RUN" = yes ] && args+=(--dry-run)
-    PYTHONPATH="$SRC/src" /usr/bin/python3 -s -m one_gluster.registration "${args[@]}"
+    PYTHONPATH="$SRC/src" /usr/bin/python3 -s -m one_gluster.admin.registration "${args[@]}"
 }
 
 configure() {   # register | unregister

@@ -27,7 +27,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from one_gluster import gluster, lab as labmod, onedsim
+import onedsim
+from one_gluster.admin import lab as labmod
+from one_gluster.core import gluster
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (DURABLE_CP, HOST, MiB, against_cp, against_python, brick_bytes, one_mib, prepare,  # noqa: E402

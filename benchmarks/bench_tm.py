@@ -40,10 +40,12 @@ from pathlib import Path
 
 from lxml import etree
 
-from one_gluster import files, lab as labmod, onedsim, qemu
+import onedsim
+from one_gluster.admin import lab as labmod
+from one_gluster.core import qemu
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (DURABLE_CP, GiB, HOST, MiB, against_cp, against_python, make_source, one_mib, prepare,  # noqa: E402
+from common import (DURABLE_CP, HOST, GiB, MiB, against_cp, against_python, make_source, one_mib, prepare,  # noqa: E402
                     timed, workspace)
 
 VOLUME = "ogtmbench"
@@ -76,7 +78,7 @@ def qcow2_image(path: Path, size: int, data: int) -> Path:
     for offset in range(0, data, 64 * MiB):
         subprocess.run(["qemu-io", "-f", "qcow2", "-c", f"write -P 0x5a {offset} {min(64 * MiB, data - offset)}",
                         str(path)], check=True, capture_output=True)
-    files.pad_to_sector(str(path))
+    qemu.pad_to_sector(str(path))
     return path
 
 

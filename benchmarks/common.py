@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
-from one_gluster import checks, lab as labmod
+from one_gluster.admin import checks, lab as labmod
 
 REPO = Path(__file__).resolve().parents[1]
 MiB, GiB = 1 << 20, 1 << 30

@@ -13,8 +13,8 @@ import signal
 import sys
 from typing import NoReturn, Optional
 
-from . import log
-from .errors import CommandError, DriverError
+from one_gluster.core import log
+from one_gluster.core.errors import CommandError, DriverError
 
 
 def _dispatch(kind: str, action: str) -> Optional[str]:
@@ -22,12 +22,13 @@ def _dispatch(kind: str, action: str) -> Optional[str]:
     # GC would walk them again and again (~1.2 ms of monitor's ~33). It runs again for the action.
     gc.disable()
     if kind == "datastore":
-        from .datastore import action as ds_action
-        from .request import read_ds_request
+        from one_gluster.core.ds_request import read_ds_request
+        from one_gluster.datastore import action as ds_action
 
         handler, request = ds_action(action), read_ds_request(sys.argv[1:], sys.stdin.buffer)
     elif kind == "tm":
-        from .tm import TmCall, action as tm_action
+        from one_gluster.core.tm_request import TmCall
+        from one_gluster.tm import action as tm_action
 
         handler, request = tm_action(action), TmCall(sys.argv[0], tuple(sys.argv[1:]), sys.stdin.buffer)
     else:
@@ -35,27 +36,6 @@ def _dispatch(kind: str, action: str) -> Optional[str]:
     gc.freeze()
     gc.enable()
     return handler(request)
-
-
-def preload(module: str) -> None:
-    """Import `module` (pyone) in a background thread while the action checks its arguments and
-    mounts. One module per action: two imports at once share the GIL, and the one needed first is
-    ready later. The cyclic GC is off meanwhile, as during start-up: an import makes only long-lived
-    objects (pyone: ~10 ms less). A module that fails to import is left to the action's own import,
-    which reports it as one line: the thread prints nothing."""
-    import importlib
-    import threading
-
-    def load() -> None:
-        gc.disable()
-        try:
-            importlib.import_module(module)
-        except Exception:
-            pass
-        finally:
-            gc.enable()
-
-    threading.Thread(target=load, daemon=True).start()
 
 
 def _on_signal(signum: int, _frame: object) -> NoReturn:
@@ -86,7 +66,7 @@ def _unexpected(kind: str, action: str, exc: Exception) -> str:
         where = f": {exc.filename}" if exc.filename else ""
         why = ""
         if isinstance(exc, PermissionError) and exc.filename:
-            from .files import ownership
+            from one_gluster.core.staging import ownership
 
             why = f" ({ownership(exc.filename)})"
         return f"The {kind} action {action} failed: {exc.strerror or exc}{where}{why}"

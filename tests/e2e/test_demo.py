@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from one_gluster.lab import Lab
+from one_gluster.admin.lab import Lab
 
 REPO = Path(__file__).resolve().parents[2]
 

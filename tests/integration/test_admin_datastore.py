@@ -11,7 +11,8 @@ import sys
 
 import pytest
 
-from one_gluster import onedsim, registration
+import onedsim
+from one_gluster.admin import registration
 
 HOST = "127.0.1.1"
 
@@ -25,7 +26,7 @@ def api(tmp_path):
 
 
 def create(env, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "one_gluster.cli", "datastore", "create", *args],
+    return subprocess.run([sys.executable, "-m", "one_gluster.admin.cli", "datastore", "create", *args],
                           capture_output=True, text=True, env=env)
 
 

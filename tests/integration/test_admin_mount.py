@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from one_gluster import mounts
-from conftest import wait_for
+from one_gluster.admin import mounts
+from support.system import wait_for
 
 HOST = "127.0.1.1"
 
 
 def cli(*args: str) -> tuple[int, dict[str, dict]]:
-    done = subprocess.run([sys.executable, "-m", "one_gluster.cli", "mount", *args, "--json"],
+    done = subprocess.run([sys.executable, "-m", "one_gluster.admin.cli", "mount", *args, "--json"],
                           capture_output=True, text=True)
     assert not done.stderr, done.stderr
     return done.returncode, {item["check"]: item for item in json.loads(done.stdout)["items"]}

@@ -12,15 +12,15 @@ import time
 
 import pytest
 
-from one_gluster import gluster
-from one_gluster import lab as labmod
+from one_gluster.admin import lab as labmod
+from one_gluster.core import gluster
 
 HOST = "127.0.1.1"
 OWNER = "9869:9869"          # oneadmin's ids in OpenNebula's packages
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "one_gluster.cli", *args], capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "one_gluster.admin.cli", *args], capture_output=True, text=True)
 
 
 def findings(volume: str, *args: str) -> tuple[int, dict[str, dict]]:

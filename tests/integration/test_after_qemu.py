@@ -21,9 +21,10 @@ from pathlib import Path
 
 import pytest
 
-from one_gluster import onedsim
-from conftest import (HOST, MiB, VOLUME, brick_path, deploy, gluster_disk, imported, qemu_img, reads_pattern,
-                      volume_path)
+import onedsim
+from support.drivers import deploy, gluster_disk, imported
+from support.images import MiB, qemu_img, reads_pattern
+from support.labs import HOST, VOLUME, brick_path, volume_path
 
 
 class GfapiQemu:

@@ -10,8 +10,10 @@ import json
 import os
 from pathlib import Path
 
-from one_gluster import onedsim
-from conftest import ONEADMIN, deploy, make_raw, qemu_img
+import onedsim
+from support.drivers import deploy
+from support.images import make_raw, qemu_img
+from support.labs import ONEADMIN
 
 MiB = 1 << 20
 

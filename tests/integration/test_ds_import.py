@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from one_gluster import onedsim
-from conftest import allocated, make_raw, qemu_img, serve
+import onedsim
+from support.images import allocated, make_raw, qemu_img
+from support.net import serve
 
 MiB = 1 << 20
 

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from one_gluster import onedsim
-from conftest import make_raw, qemu_img, qemu_io, reads_pattern, which
+import onedsim
+from support.images import make_raw, qemu_img, qemu_io, reads_pattern
+from support.system import which
 
 MiB = 1 << 20
 

@@ -13,8 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from one_gluster import gluster, lab as labmod, onedsim
-from conftest import HOST, VOLUME, ImageDatastore, gfapi_differences, make_raw, qemu_img
+import onedsim
+from one_gluster.admin import lab as labmod
+from one_gluster.core import gluster
+from support.drivers import ImageDatastore
+from support.images import gfapi_differences, make_raw, qemu_img
+from support.labs import HOST, VOLUME
 
 MiB = 1 << 20
 

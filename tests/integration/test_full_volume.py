@@ -15,8 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from one_gluster import lab as labmod, onedsim
-from conftest import HOST, ImageDatastore, make_raw
+import onedsim
+from one_gluster.admin import lab as labmod
+from support.drivers import ImageDatastore
+from support.images import make_raw
+from support.labs import HOST
 
 MiB = 1 << 20
 FULL = "ogfull"
@@ -81,7 +84,7 @@ def test_full_copy_clone_larger_than_the_free_space(full_ds, tm, vm_ids, sources
             0, image_id=3, source=source, fmt="raw", size_mb=32, volume=FULL, hosts=HOST, driver=fmt, extra=disk)])
         return vmid, full_tm.call("clone", f"vm:{source}", full_tm.disk(vmid, 0), vmid, 101)
 
-    # a raw disk is a sparse copy of the image (files.NewFile), 22 MiB that do not fit
+    # a raw disk is a sparse copy of the image (sparse_copy.NewFile), 22 MiB that do not fit
     vmid, result = clone("raw")
     assert result.returncode != 0
     assert result.plain_errors == ["The transfer manager action clone failed: No space left on device"], result.stderr

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from one_gluster import registration as reg
+from one_gluster.admin import registration as reg
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures" / "opennebula"

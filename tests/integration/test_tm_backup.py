@@ -12,8 +12,9 @@ import shutil
 
 from lxml import etree
 
-from one_gluster import onedsim
-from conftest import bitmaps, deploy, gluster_disk, held_extents, imported, qemu_img, qemu_io, restored
+import onedsim
+from support.drivers import deploy, gluster_disk, imported
+from support.images import bitmaps, held_extents, qemu_img, qemu_io, restored
 
 MiB = 1 << 20
 

@@ -12,8 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from one_gluster import onedsim, qemu
-from conftest import HOST, VOLUME, allocated, deploy, gluster_disk, imported, qemu_img
+import onedsim
+from one_gluster.core import qemu, snapshot_store
+from support.drivers import deploy, gluster_disk, imported
+from support.images import allocated, qemu_img
+from support.labs import HOST, VOLUME
 
 MiB = 1 << 20
 
@@ -110,7 +113,7 @@ def test_standalone_clone_is_a_full_sparse_copy(tm, qcow2_source, vm_ids):
 
 def test_standalone_clone_of_an_image_with_snapshots_leaves_them_behind(tm, ds, sources_dir, vm_ids):
     source, _ = imported(ds, sources_dir, "tm-snapped", "qcow2")
-    qemu.snapshot(source, "-c", qemu.snapshot_tag(0))                         # an image snapshot (DS side)
+    qemu.snapshot(source, "-c", snapshot_store.tag(0))                         # an image snapshot (DS side)
     vmid = next(vm_ids)
     deploy(tm, vmid, gluster_disk(0, source, "qcow2", extra={"QCOW2_STANDALONE": "YES"}))
     tm.ok("clone", f"vm:{source}", tm.disk(vmid, 0), vmid, 101)

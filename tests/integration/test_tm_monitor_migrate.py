@@ -13,8 +13,8 @@ import zlib
 import pytest
 from lxml import etree
 
-from one_gluster import onedsim
-from conftest import deploy, gluster_disk, imported
+import onedsim
+from support.drivers import deploy, gluster_disk, imported
 
 MiB = 1 << 20
 

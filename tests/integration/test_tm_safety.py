@@ -16,8 +16,11 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from one_gluster import onedsim
-from conftest import VOLUME, deploy, gluster_disk, imported, make_raw, serve
+import onedsim
+from support.drivers import deploy, gluster_disk, imported
+from support.images import make_raw
+from support.labs import VOLUME
+from support.net import serve
 
 MiB = 1 << 20
 

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from one_gluster import onedsim
-from conftest import deploy, gluster_disk, imported, qemu_img, qemu_io, reads_pattern
+import onedsim
+from support.drivers import deploy, gluster_disk, imported
+from support.images import qemu_img, qemu_io, reads_pattern
 
 
 @pytest.fixture(scope="module")

@@ -21,8 +21,12 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from one_gluster import gluster, onedsim
-from conftest import Called, brick_path, deploy, gfid, gluster_disk, make_raw, qemu_img, shard_owners, wait_for
+import onedsim
+from one_gluster.core import gluster
+from support.drivers import Called, deploy, gluster_disk
+from support.images import make_raw, qemu_img
+from support.labs import brick_path, gfid, shard_owners
+from support.system import wait_for
 
 MiB = 1 << 20
 SHARD = 64 * MiB

@@ -13,16 +13,17 @@ import subprocess
 
 import pytest
 
-from one_gluster import files, gluster, qemu
-
-from conftest import VOLUME, make_raw
+from one_gluster.core import gluster, qemu, sparse_copy
+from one_gluster.core.staging import Staging
+from support.images import make_raw
+from support.labs import VOLUME
 
 MiB = 1 << 20
 # (offset, length) of the data written into each source file, and its size
 SOURCES = {
     "one-byte": ([(0, 1)], 1),
     "under-a-block": ([(0, 4095)], 4095),
-    "chunk-and-tail": ([(0, files.CHUNK + 17)], files.CHUNK + 17),
+    "chunk-and-tail": ([(0, sparse_copy.CHUNK + 17)], sparse_copy.CHUNK + 17),
     "extents": ([(0, 70_000), (3 * MiB, MiB + 4097)], 9 * MiB + 123),
 }
 
@@ -36,26 +37,26 @@ def strict_o_direct(request, lab):
 
 def test_copies_reach_the_bricks_intact(lab, strict_o_direct, tmp_path):
     mount, brick = lab.mount_point, lab.bricks[0]
-    files.takes_direct_io.cache_clear()
-    assert files.takes_direct_io(mount)
-    with files.NewFile(os.path.join(mount, f".probe-{strict_o_direct}")) as out:
+    sparse_copy.takes_direct_io.cache_clear()
+    assert sparse_copy.takes_direct_io(mount)
+    with sparse_copy.NewFile(os.path.join(mount, f".probe-{strict_o_direct}")) as out:
         assert out.direct is not None                       # the FUSE mount takes O_DIRECT
     os.unlink(os.path.join(mount, f".probe-{strict_o_direct}"))
     for name, (extents, size) in SOURCES.items():
         src = make_raw(tmp_path / name, size, {offset: os.urandom(length) for offset, length in extents})
         final = f"copy-{strict_o_direct}-{name}"
-        files.copy_staged(str(src), os.path.join(mount, final))
+        sparse_copy.copy_staged(str(src), os.path.join(mount, final))
         with open(os.path.join(brick, final), "rb") as f:
             assert f.read() == src.read_bytes(), name       # the brick holds the bytes, the tail too
         os.unlink(os.path.join(mount, final))
 
     # a stream (a download, an unpacked image): chunks as they come, the last one short
-    data = os.urandom(2 * files.CHUNK + 777)
+    data = os.urandom(2 * sparse_copy.CHUNK + 777)
     streamed = os.path.join(mount, f"stream-{strict_o_direct}")
-    with files.Staging(streamed) as staging:
+    with Staging(streamed) as staging:
         temp = staging.temp()
-        with files.NewFile(temp) as out:
-            assert files.copy_stream(io.BytesIO(data), out) == len(data)
+        with sparse_copy.NewFile(temp) as out:
+            assert sparse_copy.copy_stream(io.BytesIO(data), out) == len(data)
         staging.commit(temp)
     with open(os.path.join(brick, os.path.basename(streamed)), "rb") as f:
         assert f.read() == data
@@ -68,6 +69,6 @@ def test_copies_reach_the_bricks_intact(lab, strict_o_direct, tmp_path):
     qemu.convert(str(src), qcow2, "qcow2", src_fmt="raw")
     qemu.convert(qcow2, raw, "raw", src_fmt="qcow2")
     assert subprocess.run(["qemu-img", "compare", "-q", "-f", "raw", "-F", "raw", str(src), raw]).returncode == 0
-    assert os.path.getsize(qcow2) % files.SECTOR == 0
+    assert os.path.getsize(qcow2) % qemu.SECTOR == 0
     os.unlink(qcow2)
     os.unlink(raw)

@@ -8,9 +8,9 @@ import sys
 
 SCRIPT = """
 import sys, threading
-from one_gluster import driver
-driver.preload("no_such_module_one_gluster")
-driver.preload("csv")
+from one_gluster.core.imports import preload
+preload("no_such_module_one_gluster")
+preload("csv")
 for thread in threading.enumerate():
     if thread is not threading.current_thread():
         thread.join()

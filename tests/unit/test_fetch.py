@@ -7,10 +7,10 @@ import time
 
 import pytest
 
-from one_gluster.errors import DriverError
-from one_gluster.request import DS_FILE, DS_IMAGE, Datastore
-from one_gluster.sources import Fetch, Throttled, transfer_rate
-from one_gluster.template import Template
+from one_gluster.core.ds_request import DS_FILE, DS_IMAGE, Datastore
+from one_gluster.core.errors import DriverError
+from one_gluster.core.image_sources import Fetch, Throttled, transfer_rate
+from one_gluster.core.template import Template
 
 
 @pytest.mark.parametrize("text,rate", [

@@ -1,11 +1,14 @@
-"""Which qcow2 files a byte copy turns into a standalone disk: headers written by the real qemu-img."""
+"""Which qcow2 files a byte copy turns into a standalone disk (headers written by the real qemu-img), and
+the 512-byte padding of every qcow2 the drivers write."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
-from one_gluster import qemu
-from conftest import qemu_img
+from one_gluster.core import qemu
+from support.images import qemu_img
 
 MiB = 1 << 20
 
@@ -59,3 +62,11 @@ def test_other_files_are_not(tmp_path, content):
     path = tmp_path / "other"
     path.write_bytes(content)
     assert not qemu.self_contained_qcow2(str(path))
+
+
+@pytest.mark.parametrize("size,padded", [(0, 0), (1, 512), (512, 512), (196616, 197120)])
+def test_pad_to_sector(tmp_path, size, padded):
+    path = tmp_path / "f"
+    path.write_bytes(b"q" * size)
+    qemu.pad_to_sector(str(path))
+    assert os.path.getsize(path) == padded

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from one_gluster import registration as reg
+from one_gluster.admin import registration as reg
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "opennebula"
 BLOCKS = reg.fragment_blocks((Path(__file__).resolve().parents[2] / "share/opennebula/oned-gluster.conf").read_text())

@@ -8,11 +8,10 @@ import io
 import pytest
 from lxml import etree
 
-from one_gluster import onedsim
-from one_gluster.request import read_ds_request
-from one_gluster.errors import RequestError
-from one_gluster.request import DsRequest
-from one_gluster.xmldoc import decode_base64_xml, parse_xml
+import onedsim
+from one_gluster.core.ds_request import DsRequest, read_ds_request
+from one_gluster.core.errors import RequestError
+from one_gluster.core.xmldoc import decode_base64_xml, parse_xml
 
 
 def load(fixtures, name: str) -> DsRequest:

@@ -6,9 +6,9 @@ import os
 
 import pytest
 
-from one_gluster.errors import DriverError
-from one_gluster.request import Template
-from one_gluster.sources import PathRules, check_path
+from one_gluster.core.ds_request import Template
+from one_gluster.core.errors import DriverError
+from one_gluster.core.image_sources import PathRules, check_path
 
 
 def rules(safe="", restricted="", **env):

@@ -6,9 +6,8 @@ import io
 
 import pytest
 
-from one_gluster.errors import RequestError
-from one_gluster.tm import TmCall
-from one_gluster.tm.paths import HostPath
+from one_gluster.core.errors import RequestError
+from one_gluster.core.tm_request import HostPath, TmCall
 
 
 def test_host_and_path_with_doubled_slashes():

@@ -6,9 +6,9 @@ import os
 
 import pytest
 
-from one_gluster.errors import DriverError, RequestError
-from one_gluster.request import Template
-from one_gluster.volume import MountedPath, Server, Volume, mount_of, parse_servers, read_mounts
+from one_gluster.core.ds_request import Template
+from one_gluster.core.errors import DriverError, RequestError
+from one_gluster.core.volume import MountedPath, Server, Volume, mount_of, parse_servers, read_mounts
 
 MOUNTINFO = r"""22 1 0:21 / / rw - ext4 /dev/vda rw
 40 22 0:39 / /var/lib/one/datastores/100 rw,relatime - fuse.glusterfs 127.0.1.1:/onee2e rw,user_id=0

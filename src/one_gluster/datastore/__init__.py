@@ -10,8 +10,8 @@ from __future__ import annotations
 import importlib
 from typing import Callable, Optional
 
-from ..errors import DriverError
-from ..request import DsRequest
+from one_gluster.core.ds_request import DsRequest
+from one_gluster.core.errors import DriverError
 
 Action = Callable[[DsRequest], Optional[str]]
 

@@ -6,9 +6,9 @@ import hashlib
 
 from lxml import etree
 
-from .. import files, qemu
-from ..request import DsRequest
-from .layout import image_file
+from one_gluster.core import qemu, sizes, sparse_copy
+from one_gluster.core.ds_request import DsRequest
+from one_gluster.datastore.image_paths import image_file
 
 
 def export(req: DsRequest) -> str:
@@ -18,13 +18,13 @@ def export(req: DsRequest) -> str:
     data = qemu.info(path)
     md5 = hashlib.md5()
     with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(files.CHUNK), b""):
+        for chunk in iter(lambda: f.read(sparse_copy.CHUNK), b""):
             md5.update(chunk)
     info = etree.Element("IMPORT_INFO")
     for tag, text in (
         ("IMPORT_SOURCE", image.source),
         ("MD5", md5.hexdigest()),
-        ("SIZE", str(files.ceil_mb(int(data["virtual-size"])))),
+        ("SIZE", str(sizes.ceil_mb(int(data["virtual-size"])))),
         ("FORMAT", qemu.reported_format(data["format"])),
         ("DISPOSE", "NO"),
     ):

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 
-from .. import filesystems, files, log, qemu, sources
-from ..errors import DriverError, RequestError
-from ..request import DS_FILE, IMAGE_CDROM, Datastore, DsRequest, Image
-from ..volume import refresh
-from .layout import image_source, new_image_path
+from one_gluster.core import guest_fs, image_sources, log, qemu, sizes, snapshot_store, sparse_copy, staging
+from one_gluster.core.ds_request import DS_FILE, IMAGE_CDROM, Datastore, DsRequest, Image
+from one_gluster.core.errors import DriverError, RequestError
+from one_gluster.core.staging import Staging
+from one_gluster.core.volume import refresh
+from one_gluster.datastore.image_paths import image_source, new_image_path
 
 MiB = 1 << 20
 
@@ -30,19 +31,19 @@ def cp(req: DsRequest) -> str:
     image, ds = req.require_image(), req.datastore
     if not image.path:
         raise RequestError("The image has no PATH to copy from")
-    fetch = sources.Fetch.for_datastore(ds)
+    fetch = image_sources.Fetch.for_datastore(ds)
     source, final = new_image_path(ds)
-    expected = sources.expected_checksums(image.template)
-    hashers = sources.hashers_for(expected)
+    expected = image_sources.expected_checksums(image.template)
+    hashers = image_sources.hashers_for(expected)
     log.info(f"Copying {image.path} into {source}")
-    with files.Staging(final) as staging:
+    with Staging(final) as staging:
         temp = staging.temp()
-        with files.NewFile(temp) as out:
-            size = sources.fetch_into(image.path, fetch, out, list(hashers.values()))
+        with sparse_copy.NewFile(temp) as out:
+            size = image_sources.fetch_into(image.path, fetch, out, list(hashers.values()))
         # the bricks write the data to disk while `sh` is imported (not during the copy, which it would
         # slow) and qemu-img looks at the file
         staging.flush_ahead(temp)
-        sources.verify(hashers, expected, image.path)
+        image_sources.verify(hashers, expected, image.path)
         detected = qemu.inspect_untrusted(temp)["format"]
         fmt = _target_format(ds, image, detected)
         if fmt != detected:
@@ -51,9 +52,9 @@ def cp(req: DsRequest) -> str:
             qemu.convert(temp, converted, fmt, src_fmt=detected)
             temp = converted
         elif fmt == "qcow2":
-            files.pad_to_sector(temp)
+            qemu.pad_to_sector(temp)
         if not ds.template.flag("SPARSE", default=True):
-            files.allocate(temp)
+            sparse_copy.allocate(temp)
         staging.commit(temp)
     log.info(f"Imported {size} bytes as {fmt} image {source}")
     return f"{source} {qemu.reported_format(fmt)}"
@@ -64,7 +65,7 @@ def stat(req: DsRequest) -> str:
     image, ds = req.require_image(), req.datastore
     if not image.path:
         raise RequestError("The image has no PATH to measure")
-    size = sources.image_size(image.path, sources.Fetch.for_datastore(ds))
+    size = image_sources.image_size(image.path, image_sources.Fetch.for_datastore(ds))
     if size is None:
         if image.size_mb:
             return str(image.size_mb)
@@ -72,7 +73,7 @@ def stat(req: DsRequest) -> str:
             f"Cannot tell the size of the raw image at {image.path} without downloading it: "
             "set SIZE in the image template"
         )
-    return str(files.ceil_mb(size))
+    return str(sizes.ceil_mb(size))
 
 
 def mkfs(req: DsRequest) -> str:
@@ -86,10 +87,10 @@ def mkfs(req: DsRequest) -> str:
         raise DriverError(f"Unknown image format {image.format!r}: use raw or qcow2")
     if not image.size_mb or image.size_mb <= 0:
         raise RequestError("A new empty image needs a SIZE in MB")
-    fs = filesystems.check(image.fs) if image.fs else ""
+    fs = guest_fs.check(image.fs) if image.fs else ""
     log.info(f"Creating {image.size_mb} MB {fmt} image {source}" + (f" with {fs}" if fs else ""))
-    with files.Staging(final) as staging:
-        staging.commit(filesystems.make_image(staging, fmt, image.size_mb * MiB, fs))
+    with Staging(final) as staging:
+        staging.commit(guest_fs.make_image(staging, fmt, image.size_mb * MiB, fs))
     return source
 
 
@@ -103,7 +104,7 @@ def clone(req: DsRequest) -> str:
     fmt = _target_format(ds, image, detected)
     source, final = new_image_path(ds)
     log.info(f"Cloning {image.path} into {source} as {fmt}")
-    with files.Staging(final) as staging:
+    with Staging(final) as staging:
         temp = staging.temp()
         qemu.standalone_copy(image.path, temp, fmt, detected)
         staging.commit(temp)
@@ -117,6 +118,6 @@ def rm(req: DsRequest) -> None:
         log.info("The image has no SOURCE: nothing to remove")
         return None
     path = image_source(image, ds)
-    removed = [p for p in (path, f"{path}.snap", f"{path}.md5sum") if files.remove_tree(p)]
+    removed = [p for p in (path, snapshot_store.folder(path), f"{path}.md5sum") if staging.remove_tree(p)]
     log.info(f"Removed {', '.join(removed)}" if removed else f"{image.source} was already gone")
     return None

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..request import DsRequest
-from ..volume import Volume, require_mount
+from one_gluster.core.ds_request import DsRequest
+from one_gluster.core.volume import Volume, require_mount
 
 
 def monitor(req: DsRequest) -> str:

@@ -30,40 +30,15 @@ import os
 import shutil
 from typing import Iterator, NamedTuple, Optional
 
-from lxml import etree
-
-from .. import files, increments, log, qemu
-from ..errors import DriverError, RequestError
-from ..opennebula import disks_by_id
-from ..xmldoc import decode_base64_xml, parse_xml
-from ..volume import MountedPath, refresh, require_some_mount
-from ..template import Template
-from . import TmCall, checkpoints, live
-from .layout import Disk
+from one_gluster.core import increments, log, qemu
+from one_gluster.core.errors import DriverError, RequestError
+from one_gluster.core.staging import Staging
+from one_gluster.core.tm_request import TmCall
+from one_gluster.core.vm import Disk, Vm
+from one_gluster.core.volume import MountedPath, refresh, require_some_mount
+from one_gluster.tm import checkpoints, running_vm
 
 USAGE = "host:VM_DIR DISK_IDS DEPLOY_ID BACKUP_JOB_ID VMID DSID"
-
-
-def _vm_document(call: TmCall, vmid: int) -> tuple[bytes, etree._Element]:
-    """The VM document oned writes on stdin (plain XML; base64 is taken too), raw and parsed."""
-    payload = call.stdin.read().strip()
-    if not payload:
-        raise RequestError("Expected the VM document on stdin")
-    if payload.startswith(b"<"):
-        raw, vm = payload, parse_xml(payload, "VM document")
-    else:
-        vm = decode_base64_xml(payload, "VM document")
-        raw = etree.tostring(vm)
-    if vm.tag != "VM" or vm.findtext("ID", "").strip() != str(vmid):
-        raise RequestError(f"The document on stdin is not that of VM {vmid}")
-    return raw, vm
-
-
-def _disk_ids(text: str) -> list[int]:
-    ids = [part for part in text.split(":") if part]
-    if not ids or not all(part.isascii() and part.isdigit() for part in ids):
-        raise RequestError(f"Expected disk ids separated by ':', got {text!r}")
-    return [int(part) for part in ids]
 
 
 class Chain(NamedTuple):
@@ -74,9 +49,9 @@ class Chain(NamedTuple):
     checkpoint: Optional[str]        # the checkpoint this backup starts; None in FULL mode
 
 
-def _chain(vm: etree._Element, vmid: int) -> Chain:
-    config = vm.find("BACKUPS/BACKUP_CONFIG")
-    text = (lambda name: (config.findtext(name) or "").strip() if config is not None else "")
+def chain_of(vm: Vm) -> Chain:
+    """Where a backup of `vm` stands in its chain, or why it cannot be taken."""
+    text = vm.backup_config.get
     mode = text("MODE").upper()
     if mode in ("", "FULL"):
         return Chain(0, None, None)
@@ -89,8 +64,8 @@ def _chain(vm: etree._Element, vmid: int) -> Chain:
     last = text("LAST_INCREMENT_ID") or "-1"
     if not last.lstrip("-").isdigit() or int(last) < -1:
         raise RequestError(f"Expected a number in BACKUP_CONFIG/LAST_INCREMENT_ID, got {last!r}")
-    parent = increments.checkpoint_name(vmid, int(last)) if int(last) >= 0 else None
-    return Chain(int(last) + 1, parent, increments.checkpoint_name(vmid, int(last) + 1))
+    parent = increments.checkpoint_name(vm.id, int(last)) if int(last) >= 0 else None
+    return Chain(int(last) + 1, parent, increments.checkpoint_name(vm.id, int(last) + 1))
 
 
 def _check_formats(disks: list[Disk], chain: Chain) -> None:
@@ -113,19 +88,18 @@ def _fresh_dir(path: str) -> None:
 
 
 def _write_vm_xml(folder: str, raw: bytes) -> None:
-    with files.Staging(os.path.join(folder, "vm.xml")) as staging:
+    with Staging(os.path.join(folder, "vm.xml")) as staging:
         temp = staging.temp()
         with open(temp, "xb") as f:
             f.write(base64.encodebytes(raw))
         staging.commit(temp)
 
 
-def _disks(vm: etree._Element, vmid: int, ids: list[int]) -> list[Disk]:
-    found = disks_by_id(Template.from_element(node) for node in vm.iterfind("TEMPLATE/DISK"))
-    missing = [disk_id for disk_id in ids if disk_id not in found]
+def _disks(vm: Vm, ids: list[int]) -> list[Disk]:
+    missing = [disk_id for disk_id in ids if disk_id not in vm.disks]
     if missing:
-        raise DriverError(f"VM {vmid} has no disk {missing[0]} to back up")
-    return [Disk(vmid, disk_id, found[disk_id]) for disk_id in ids]
+        raise DriverError(f"VM {vm.id} has no disk {missing[0]} to back up")
+    return [Disk(vm.id, disk_id, vm.disks[disk_id]) for disk_id in ids]
 
 
 class Backup(NamedTuple):
@@ -134,7 +108,7 @@ class Backup(NamedTuple):
     vm_dir: MountedPath
     folder: str
     disks: list[Disk]
-    vm: etree._Element
+    vm: Vm
     chain: Chain
 
     def target(self, disk: Disk) -> str:
@@ -148,15 +122,18 @@ def _prepare(call: TmCall) -> Backup:
     """Check the whole request, then leave an empty backup folder holding vm.xml."""
     call.expect(6, USAGE)
     vmid = call.number(4, "VM id")
-    ids = _disk_ids(call.args[1])
-    raw, vm = _vm_document(call, vmid)
-    chain = _chain(vm, vmid)
-    disks = _disks(vm, vmid, ids)
+    ids = call.disk_ids(1)
+    document = call.vm_document(vmid)
+    if document is None:
+        raise RequestError("Expected the VM document on stdin")
+    vm = document.vm
+    chain = chain_of(vm)
+    disks = _disks(vm, ids)
     _check_formats(disks, chain)
     vm_dir = require_some_mount(call.path(0).require_vm_dir(vmid).path)
     folder = backup_dir(vm_dir.path, vmid)
     _fresh_dir(folder)
-    _write_vm_xml(folder, raw)
+    _write_vm_xml(folder, document.xml)
     return Backup(vm_dir, folder, disks, vm, chain)
 
 
@@ -187,7 +164,7 @@ def prebackup(call: TmCall) -> None:
             src = backup.source(disk)
             log.info(f"Copying disk {disk.disk_id} into {backup.target(disk)}"
                      + (f" (changes since {chain.parent})" if chain.parent else ""))
-            with files.Staging(backup.target(disk)) as staging:
+            with Staging(backup.target(disk)) as staging:
                 temp = staging.temp()
                 if chain.parent:
                     increments.copy_changes(src, chain.parent, temp)
@@ -216,21 +193,22 @@ def _push_backup(host: str, domain: str, backup: Backup) -> None:
     with contextlib.ExitStack() as stack:
         targets = {}                                       # target device: (its staging, the file QEMU writes)
         for disk in backup.disks:
-            dev = live.target_dev(disk)
-            staging = stack.enter_context(files.Staging(backup.target(disk)))
+            dev = running_vm.target_dev(disk)
+            staging = stack.enter_context(Staging(backup.target(disk)))
             targets[dev] = (staging, staging.temp())
-        others = [dev.strip() for dev in backup.vm.xpath("TEMPLATE/DISK/TARGET/text()") if dev.strip() not in targets]
+        others = [dev for disk in backup.vm.disks.values() if (dev := disk.get("TARGET")) and dev not in targets]
         if chain.checkpoint:
             checkpoints.keep_only(host, domain, backup.disks, others, chain.parent, backup.folder)
-        spec = live.backup_xml({dev: temp for dev, (_, temp) in targets.items()}, others, chain.parent)
-        options = ["--backupxml", stack.enter_context(live.xml_file(backup.folder, ".backup.xml", spec))]
+        spec = running_vm.backup_xml({dev: temp for dev, (_, temp) in targets.items()}, others, chain.parent)
+        options = ["--backupxml", stack.enter_context(running_vm.xml_file(backup.folder, ".backup.xml", spec))]
         if chain.checkpoint:
             spec = checkpoints.checkpoint_xml(chain.checkpoint, targets, others)
-            options += ["--checkpointxml", stack.enter_context(live.xml_file(backup.folder, ".checkpoint.xml", spec))]
-        freeze = backup.vm.findtext("BACKUPS/BACKUP_CONFIG/FS_FREEZE", "NONE").strip().upper()
+            checkpoint = stack.enter_context(running_vm.xml_file(backup.folder, ".checkpoint.xml", spec))
+            options += ["--checkpointxml", checkpoint]
+        freeze = backup.vm.backup_config.get("FS_FREEZE", "NONE").upper()
         log.info(f"Starting the backup of {', '.join(targets)} of {domain}"
                  + (f" (changes since {chain.parent})" if chain.parent else ""))
-        live.run_backup(host, domain, options, live.quiesced(host, domain, freeze))
+        running_vm.run_backup(host, domain, options, running_vm.quiesced(host, domain, freeze))
         for staging, temp in targets.values():
             if chain.parent:         # libvirt made each increment over its disk: kept, it holds only the changes
                 qemu.detach(temp)

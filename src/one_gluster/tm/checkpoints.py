@@ -13,9 +13,9 @@ from typing import Iterable
 
 from lxml import etree
 
-from .. import increments, log
-from .layout import Disk
-from .live import bitmaps, node, remove_bitmaps, target_dev, virsh, xml_file
+from one_gluster.core import increments, log
+from one_gluster.core.vm import Disk
+from one_gluster.tm.running_vm import bitmaps, node, remove_bitmaps, target_dev, virsh, xml_file
 
 
 def checkpoint_xml(name: str, devices: Iterable[str], others: Iterable[str], created: int | None = None) -> bytes:

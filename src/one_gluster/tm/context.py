@@ -7,11 +7,12 @@ import os
 import shutil
 import tempfile
 
-from .. import files, log
-from ..commands import run
-from ..errors import DriverError, RequestError
-from . import TmCall
-from .layout import system_volume, vm_dir
+from one_gluster.core import log
+from one_gluster.core.commands import run
+from one_gluster.core.errors import DriverError, RequestError
+from one_gluster.core.staging import Staging
+from one_gluster.core.tm_request import TmCall
+from one_gluster.tm.placement import system_volume, vm_dir
 
 
 def _entry(spec: str) -> tuple[str, str]:
@@ -30,7 +31,7 @@ def context(call: TmCall) -> None:
     entries = [_entry(spec) for spec in call.args[:-3]]
     vm = vm_dir(dst.path, system_volume(call.number(-1, "datastore id")))
     final = os.path.join(vm.path, os.path.basename(dst.path))
-    with tempfile.TemporaryDirectory(prefix="one-gluster-context-") as tree, files.Staging(final) as staging:
+    with tempfile.TemporaryDirectory(prefix="one-gluster-context-") as tree, Staging(final) as staging:
         for path, name in entries:
             if not os.path.exists(path):
                 raise DriverError(f"The context file {path} does not exist")

@@ -9,21 +9,22 @@ nothing.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
-from .. import log
-from ..commands import run
-from . import TmCall
+from one_gluster.core import log
+from one_gluster.core.commands import run
+from one_gluster.core.tm_request import TmCall
+
+if TYPE_CHECKING:
+    from one_gluster.core.vm import Vm
 
 USAGE = "SRC_HOST DST_HOST VM_DIR VMID DSID [CALLING_TM]"
 
 
-def _other_tms(payload: bytes, own: str) -> list[str]:
-    """The TM_MADs of the VM's disks other than ours, from the base64 VM document; a name that is not a
-    directory beside ours (`../x`, `a/b`) is no driver."""
-    from ..xmldoc import decode_base64_xml
-
-    vm = decode_base64_xml(payload, "VM document")
-    names = {text.strip() for text in vm.xpath("/VM/TEMPLATE/DISK/TM_MAD/text()")}
+def _other_tms(vm: Vm, own: str) -> list[str]:
+    """The TM_MADs of the VM's disks other than ours; a name that is not a directory beside ours (`../x`,
+    `a/b`) is no driver."""
+    names = {disk.get("TM_MAD") for disk in vm.disks.values()}
     return sorted(n for n in names if n and n != own and "/" not in n and not n.startswith("."))
 
 
@@ -31,17 +32,17 @@ def _migrate_other(call: TmCall, action: str) -> None:
     call.expect(5, USAGE)
     if len(call.args) >= 6:
         return                       # run by another TM's migrate_other: nothing of ours moves
-    payload = call.stdin.read()
-    if not payload.strip():
+    document = call.vm_document()
+    if document is None:
         return
     driver_dir = os.path.dirname(os.path.abspath(call.program))
     own = os.path.basename(driver_dir)
-    for tm in _other_tms(payload, own):
+    for tm in _other_tms(document.vm, own):
         script = os.path.join(os.path.dirname(driver_dir), tm, action)
         if not os.access(script, os.X_OK):
             continue
         log.info(f"Running {action} of the {tm} transfer manager")
-        run(script, *call.args[:5], own, stdin=payload, what=f"{action} of the {tm} transfer manager")
+        run(script, *call.args[:5], own, stdin=document.sent, what=f"{action} of the {tm} transfer manager")
 
 
 def premigrate(call: TmCall) -> None:

@@ -7,18 +7,18 @@ import base64
 import os
 import re
 
-from .. import files, log, monitord
-from ..errors import DriverError
-from ..request import read_ds_request
-from ..volume import MountedPath, Volume, require_mount, require_some_mount
-from . import TmCall
+from one_gluster.core import log, monitord, sizes, snapshot_store
+from one_gluster.core.ds_request import read_ds_request
+from one_gluster.core.errors import DriverError
+from one_gluster.core.tm_request import TmCall
+from one_gluster.core.volume import MountedPath, Volume, require_mount, require_some_mount
 
 _DISK = re.compile(r"^disk\.(\d+)$")
 
 
 def _mb(path: str) -> int:
     """`du -mL`: blocks in use, following a link to a persistent image, rounded up to MB."""
-    return files.ceil_mb(os.stat(path).st_blocks * 512)
+    return sizes.ceil_mb(os.stat(path).st_blocks * 512)
 
 
 def vm_disks(base: str) -> list[str]:
@@ -33,7 +33,7 @@ def vm_disks(base: str) -> list[str]:
             if not match or not os.path.exists(path):
                 continue
             attrs.append(f"DISK_SIZE = [ ID={match.group(1)}, SIZE={_mb(path)}]")
-            snaps = os.path.realpath(path) + ".snap"   # raw snapshot copies; qcow2 ones are inside the disk
+            snaps = snapshot_store.folder(os.path.realpath(path))   # raw snapshot copies (qcow2: inside the disk)
             for snap in sorted((s for s in os.listdir(snaps) if s.isdigit()), key=int) if os.path.isdir(snaps) else []:
                 attrs.append(f"SNAPSHOT_SIZE = [ ID={snap}, DISK_ID={match.group(1)}, "
                              f"SIZE={_mb(os.path.join(snaps, snap))}]")

@@ -1,0 +1,83 @@
+"""The test volumes: their names and addresses, the drivers installed for them, and what their
+bricks hold."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from one_gluster.admin import lab as labmod
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+HOST = "127.0.1.1"
+
+
+VOLUME = "ogtest"
+
+
+VIRT = "ogvirt"
+
+
+OWNED = "ogowned"
+
+
+ONEADMIN = 9869          # oneadmin's uid and gid in OpenNebula's packages: who runs the drivers on a front-end
+
+
+def install_drivers(root: Path) -> Path:
+    """The drivers installed by install.sh into the remotes tree `root`, running with this interpreter (a
+    self-contained ONE_LOCATION, so that nothing lands in the machine's /usr/share or /etc/one)."""
+    subprocess.run([str(REPO / "install.sh"), "--no-packages", "--python", sys.executable, "--remotes", str(root)],
+                   check=True, capture_output=True, env={**os.environ, "ONE_LOCATION": str(root / "one")})
+    return root
+
+
+@contextmanager
+def datastore_volume(root: Path, volume: str, system_ds: int, replica: int = 1) -> Iterator[labmod.Lab]:
+    """A lab volume with its bricks under `root`, FUSE-mounted as system datastore `system_ds` in
+    `root/datastores`, the image datastore (the next id) a symlink to it; torn down after, also when
+    bringing it up fails."""
+    datastores = root / "datastores"
+    lab = labmod.Lab(root=str(root), volume=volume, host=HOST, replica=replica,
+                     mount_point=str(datastores / str(system_ds)))
+    try:
+        lab.up()
+        (datastores / str(system_ds + 1)).symlink_to(str(system_ds))
+        yield lab
+    finally:
+        lab.down()
+
+
+def shard_owners(lab: labmod.Lab) -> set[str]:
+    """The gfids of the files that have shards on `lab`'s bricks (`.shard/<gfid>.<n>`: each file's
+    blocks after its first 64 MiB)."""
+    return {p.name.split(".")[0] for brick in lab.bricks for p in Path(brick, ".shard").glob("*-*.*")}
+
+
+def volume_path(lab: labmod.Lab, path) -> str:
+    """The name of the file at `path` on `lab`'s mount inside the volume (relative to its root)."""
+    return os.path.relpath(os.path.realpath(path), os.path.realpath(lab.mount_point))
+
+
+def brick_path(lab: labmod.Lab, path, brick: int = 0) -> Path:
+    """Where the file at `path` on `lab`'s mount lies on one of its bricks (its first shard, where the
+    volume is sharded): the volume's own bytes, which no client caches."""
+    return Path(lab.bricks[brick], volume_path(lab, path))
+
+
+def gfid(lab: labmod.Lab, path: str) -> str:
+    """The gfid of the file at `path` on `lab`'s mount, as its brick records it."""
+    return str(uuid.UUID(bytes=os.getxattr(brick_path(lab, path), "trusted.gfid")))
+
+
+# The test volumes an end-to-end test runs on: (lab, image datastore, TM, where sources go) by fixture name.
+SITES = {"plain": ("lab", "ds", "tm", "sources_dir"),
+         "replica-3-virt": ("virt_lab", "virt_ds", "virt_tm", "sources_dir"),
+         "as-oneadmin": ("owned_lab", "owned_ds", "owned_tm", "owned_home")}
