@@ -7,8 +7,8 @@
 #   ONE_LOCATION=/opt/one ./install.sh   a self-contained OpenNebula under $ONE_LOCATION
 #
 # Options:
-#   --remotes DIR     drivers go to DIR/{datastore,tm}/gluster (default /var/lib/one/remotes,
-#                     or $ONE_LOCATION/var/remotes)
+#   --remotes DIR     drivers go to DIR/{datastore,tm}/gluster, the host probe to
+#                     DIR/im/kvm-probes.d/host/system (default /var/lib/one/remotes, or $ONE_LOCATION/var/remotes)
 #   --oned-conf F     default /etc/one/oned.conf, or $ONE_LOCATION/etc/oned.conf
 #   --vmm-execrc F    default /etc/one/vmm_exec/vmm_execrc, or $ONE_LOCATION/etc/vmm_exec/vmm_execrc
 #   --venv DIR        the drivers' virtualenv (default /usr/lib/one-gluster/venv,
@@ -32,6 +32,7 @@ else
     REMOTES=/var/lib/one/remotes ETC=/etc/one VENV=/usr/lib/one-gluster/venv
     SHARE=/usr/share/one-gluster BIN=/usr/local/bin
 fi
+PROBE_SRC=$SRC/src/one_gluster/admin/host_probe.sh       # `onehost sync` pushes it to every KVM host
 ONED_CONF=$ETC/oned.conf
 VMM_EXECRC=$ETC/vmm_exec/vmm_execrc
 PYTHON="" PACKAGES=yes DRY_RUN=no UNINSTALL=no
@@ -111,10 +112,12 @@ install_file() {   # SOURCE DEST MODE [header]: replace DEST only when its conte
 }
 
 owner() { id oneadmin >/dev/null 2>&1 && echo oneadmin:oneadmin || echo root:root; }
+probe_path() { echo "$REMOTES/im/kvm-probes.d/host/system/one-gluster.sh"; }
 
 uninstall() {
     configure unregister
-    for path in "$REMOTES/datastore/gluster" "$REMOTES/tm/gluster" "$SHARE" "$VENV" "$BIN/one-gluster"; do
+    for path in "$REMOTES/datastore/gluster" "$REMOTES/tm/gluster" "$(probe_path)" "$SHARE" "$VENV" \
+                "$BIN/one-gluster"; do
         if [ -e "$path" ] || [ -L "$path" ]; then
             say "Removing $path"
             act rm -rf "$path"
@@ -157,6 +160,9 @@ install() {
         done
         [ "$DRY_RUN" = yes ] || chown -R "$(owner)" "$REMOTES/$kind/gluster"
     done
+    say "Installing the host probe as $(probe_path) (run onehost sync --force to push it to the hosts)"
+    install_file "$PROBE_SRC" "$(probe_path)" 0755
+    [ "$DRY_RUN" = yes ] || chown "$(owner)" "$(probe_path)"
     say "Installing templates and guides into $SHARE"
     while IFS= read -r -d '' file; do
         install_file "$file" "$SHARE/${file#"$SRC/share/"}" 0644
@@ -173,6 +179,7 @@ verify() {
             [ -x "$REMOTES/$kind/gluster/$(basename "$script")" ] || { echo "    missing: $REMOTES/$kind/gluster/$(basename "$script")"; bad=1; }
         done
     done
+    [ -x "$(probe_path)" ] || { echo "    missing: $(probe_path)"; bad=1; }
     local interpreter path
     interpreter=$(head -1 "$REMOTES/tm/gluster/clone" | sed 's/^#!//; s/ .*$//')
     path=$(sed -n 2p "$REMOTES/tm/gluster/clone")

@@ -33,17 +33,19 @@ def install_drivers(work: Path) -> Path:
 
 
 @contextmanager
-def workspace() -> Iterator[tuple[Path, Path, Path]]:
-    """(work directory, installed remotes, the 2 GiB source) with glusterd running; all undone after."""
+def workspace(source: bool = True) -> Iterator[tuple[Path, Path, Path]]:
+    """(work directory, installed remotes, the 2 GiB source unless not asked for) with glusterd running;
+    all undone after."""
     work = Path(tempfile.mkdtemp(prefix="one-gluster-bench-", dir="/var/tmp"))
     started = False
     try:
         remotes = install_drivers(work)
-        source = work / "src.raw"
-        make_source(source)
-        os.sync()
+        image = work / "src.raw"
+        if source:
+            make_source(image)
+            os.sync()
         started = labmod.start_glusterd()
-        yield work, remotes, source
+        yield work, remotes, image
     finally:
         if started:
             labmod.stop_glusterd()

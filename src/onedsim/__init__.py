@@ -127,18 +127,20 @@ def as_user(uid: Optional[int]) -> dict[str, Any]:
 
 def image_disk(disk_id: int, *, image_id: int, source: str, fmt: str, size_mb: int, volume: str, hosts: str,
                clone: bool = True, target: str = "", datastore_id: int = 101, driver: str = "",
-               original_size_mb: Optional[int] = None, extra: Optional[Mapping[str, str]] = None) -> dict[str, str]:
-    """The DISK oned writes for an image of a gluster datastore, inherited attributes included."""
+               original_size_mb: Optional[int] = None, extra: Optional[Mapping[str, str]] = None,
+               disk_type: str = "GLUSTER") -> dict[str, str]:
+    """The DISK oned writes for an image of a gluster datastore, inherited attributes included; the
+    datastore's DISK_TYPE (GLUSTER, or FILE) is also the disk's TYPE."""
     return {
         "ALLOW_ORPHANS": "FORMAT", "CLONE": "YES" if clone else "NO", "CLONE_TARGET": "SYSTEM", "CLUSTER_ID": "0",
         "DATASTORE": "gimg", "DATASTORE_ID": str(datastore_id), "DEV_PREFIX": "sd", "DISK_ID": str(disk_id),
-        "DISK_SNAPSHOT_TOTAL_SIZE": "0", "DISK_TYPE": "GLUSTER", "DRIVER": driver or fmt, "FORMAT": fmt,
+        "DISK_SNAPSHOT_TOTAL_SIZE": "0", "DISK_TYPE": disk_type, "DRIVER": driver or fmt, "FORMAT": fmt,
         "GLUSTER_HOST": hosts, "GLUSTER_VOLUME": volume, "IMAGE": f"image{image_id}", "IMAGE_ID": str(image_id),
         "IMAGE_STATE": "2" if clone else "8", "LN_TARGET": "NONE",
         "ORIGINAL_SIZE": str(original_size_mb if original_size_mb is not None else size_mb),
         "PERSISTENT_SNAPSHOTS": "YES", "READONLY": "NO", "SAVE": "NO" if clone else "YES", "SIZE": str(size_mb),
         "SOURCE": source, "TARGET": target or f"sd{chr(ord('a') + disk_id)}", "TM_MAD": "gluster",
-        "TYPE": "GLUSTER", **(extra or {}),
+        "TYPE": disk_type, **(extra or {}),
     }
 
 

@@ -15,9 +15,7 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Iterator, NamedTuple
 
@@ -25,124 +23,20 @@ import pytest
 from lxml import etree
 
 import onedsim
+from one_gluster.core import virsh_output
+from support.domains import (BANNER, BOOT_CODE, core_disk, domain, guest_write, increment, node_bitmaps,
+                             running_snapshots, settles_to, snapshots, virsh)
 from support.drivers import ImageDatastore, TransferManager, deploy, gluster_disk, imported
 from support.images import allocated, bitmaps, held_extents, make_raw, qemu_img, qemu_io, restored
-from support.labs import HOST
 from support.system import wait_for
 
 MiB = 1 << 20
-URI = "qemu:///system"
-BANNER = b"ONE-GLUSTER-BOOT-OK"
-# A boot sector that prints BANNER on COM1 and halts: proof that the firmware read the disk.
-BOOT_CODE = bytes.fromhex("31c08ed8be157cbaf803ac84c07403eeebf8f4ebfd") + BANNER + b"\0"
-
-
-def virsh(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run(["virsh", "-c", URI, *args], capture_output=True, text=True, check=check)
-
-
-@pytest.fixture(scope="session")
-def libvirtd():
-    """libvirtd (and virtlogd) for the session: started here when not running, stopped after."""
-    if not shutil.which("libvirtd") or not shutil.which("qemu-system-x86_64"):
-        pytest.skip("libvirtd or qemu-system-x86_64 is not installed")
-    started = []
-    if virsh("version", check=False).returncode != 0:
-        for daemon in ("virtlogd", "libvirtd"):
-            if subprocess.run(["pgrep", "-x", daemon], capture_output=True).returncode != 0:
-                subprocess.run([daemon, "-d"], check=True)
-                started.append(daemon)
-        deadline = time.monotonic() + 60
-        while virsh("version", check=False).returncode != 0:
-            if time.monotonic() > deadline:
-                pytest.skip(f"libvirtd did not answer on {URI} within 60 s: "
-                            f"{virsh('version', check=False).stderr.strip()}")
-            time.sleep(1)
-    yield
-    for daemon in reversed(started):
-        subprocess.run(["pkill", "-x", daemon], check=False)
-        deadline = time.monotonic() + 30      # gone before the next session looks for a running one
-        while subprocess.run(["pgrep", "-x", daemon], capture_output=True).returncode == 0:
-            assert time.monotonic() < deadline, f"{daemon} did not stop"
-            time.sleep(0.2)
-
-
-def disk_xml(*args: str) -> etree._Element:
-    cli = Path(sys.executable).with_name("one-gluster")
-    out = subprocess.run([str(cli), "disk-xml", "--host", f"{HOST}:24007", *args], capture_output=True, text=True,
-                         check=True).stdout
-    return etree.fromstring(out)
-
-
-def domain(name: str, disks: list[etree._Element], serial: Path) -> bytes:
-    root = etree.fromstring(f"""<domain type='qemu'><name>{name}</name><memory unit='MiB'>64</memory>
-      <vcpu>1</vcpu><os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os>
-      <devices><emulator>/usr/bin/qemu-system-x86_64</emulator>
-      <serial type='file'><source path='{serial}'/><target port='0'/></serial></devices></domain>""")
-    devices = root.find("devices")
-    for position, disk in enumerate(disks):
-        devices.insert(1 + position, disk)
-    return etree.tostring(root, pretty_print=True)
-
-
-def snapshots(path: Path) -> list[str]:
-    return [s["name"] for s in json.loads(qemu_img("info", "-U", "--output=json", str(path))).get("snapshots", [])]
-
-
-def running_snapshots(domain: str, device: str) -> list[str]:
-    """The internal snapshots the running QEMU sees on a disk (QMP query-block)."""
-    reply = json.loads(virsh("qemu-monitor-command", domain, '{"execute": "query-block"}').stdout)
-    for block in reply["return"]:
-        if device in block.get("qdev", "").split("/"):
-            return [s["name"] for s in block["inserted"]["image"].get("snapshots", [])]
-    raise AssertionError(f"{domain} has no disk {device}")
-
-
-def guest_write(domain: str, device: str, offset: int, length: int, pattern: int) -> None:
-    """Write as the guest writes: through its disk device (the virtio backend), then flushed."""
-    for command in (f"write -P {pattern:#x} {offset} {length}", "flush"):
-        virsh("qemu-monitor-command", domain, "--hmp",
-              f'qemu-io -d /machine/peripheral/{device}/virtio-backend "{command}"')
-
-
-def settles_to(image: Path, disk: Path, within: float = 10) -> bool:
-    """Whether `disk`, read through the FUSE mount, is `qemu-img compare`-identical to `image` once
-    the mount has caught up with what QEMU wrote through libgfapi: the bytes reach the brick some ms
-    after QEMU's flush, and the mount's view of the file's size lags up to ~2 s behind (gluster's
-    md-cache and the kernel's attribute cache, 1 s each), measured on this machine."""
-    deadline = time.monotonic() + within
-    while True:
-        done = subprocess.run(["qemu-img", "compare", "-U", "-T", "none", str(image), str(disk)],
-                              capture_output=True, text=True)
-        if "Images are identical" in done.stdout:
-            return True
-        if time.monotonic() > deadline:
-            print(done.stdout, done.stderr)
-            return False
-        time.sleep(0.5)
-
-
-def increment(doc: bytes, last: int) -> bytes:
-    """The VM document of the backup after number `last` of a chain of increments (-1: its first)."""
-    vm = etree.fromstring(doc)
-    config = vm.find("BACKUPS/BACKUP_CONFIG")
-    etree.SubElement(config, "MODE").text = "INCREMENT"
-    etree.SubElement(config, "LAST_INCREMENT_ID").text = str(last)
-    return etree.tostring(vm)
-
-
-def node_bitmaps(domain: str, device: str) -> list[dict]:
-    """The dirty bitmaps QEMU keeps for a disk (by its qdev id)."""
-    blocks = json.loads(virsh("qemu-monitor-command", domain, '{"execute": "query-block"}').stdout)["return"]
-    node = next(b["inserted"]["node-name"] for b in blocks if device in b.get("qdev", "").split("/"))
-    nodes = json.loads(virsh("qemu-monitor-command", domain,
-                             '{"execute": "query-named-block-nodes", "arguments": {"flat": true}}').stdout)["return"]
-    return next(n.get("dirty-bitmaps", []) for n in nodes if n["node-name"] == node)
 
 
 class Guest(NamedTuple):
     """The running VM the scenarios act on, and what it was made from."""
 
+    mode: str                         # the image datastore's DISK_TYPE: GLUSTER or FILE
     name: str
     vmid: int
     disks: list[dict]                 # its DISKs as oned describes them
@@ -167,10 +61,17 @@ class Guest(NamedTuple):
         return etree.tostring(doc)
 
 
+@pytest.fixture(scope="module", params=["GLUSTER", "FILE"])
+def mode(request) -> str:
+    """The image datastore's DISK_TYPE: network disks through libgfapi, or files through the FUSE mount."""
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def guest(libvirtd, site, vm_ids) -> Iterator[Guest]:
+def guest(libvirtd, site, mode, vm_ids) -> Iterator[Guest]:
     """A VM booted from a TM-made qcow2 clone (vda), a persistent qcow2 disk (vdb) and a raw clone (vdc),
-    all network disks opened through libgfapi; destroyed and undefined after the module's tests."""
+    as network disks opened through libgfapi (GLUSTER) or files opened through the FUSE mount (FILE);
+    destroyed and undefined after the module's tests."""
     lab, ds, tm, sources_dir = site
     volume, image_ds = lab.volume, tm.image_ds
     raw = make_raw(sources_dir / "boot.raw", 4 * MiB, {0: BOOT_CODE, 510: b"\x55\xaa"})
@@ -181,7 +82,7 @@ def guest(libvirtd, site, vm_ids) -> Iterator[Guest]:
     raw_image, _ = imported(ds, sources_dir, "virt-raw", "raw")
     vmid = next(vm_ids)
     name = f"one-{vmid}"
-    image = dict(volume=volume, datastore_id=image_ds)
+    image = dict(volume=volume, datastore_id=image_ds, disk_type=mode)
     disks = [gluster_disk(0, base, "qcow2", target="vda", **image),
              gluster_disk(1, persistent, "qcow2", clone=False, target="vdb", **image),
              gluster_disk(2, raw_image, "raw", target="vdc", **image)]
@@ -193,11 +94,9 @@ def guest(libvirtd, site, vm_ids) -> Iterator[Guest]:
     work = Path(tempfile.mkdtemp(prefix="one-gluster-virt-"))
     work.chmod(0o755)                                    # QEMU runs as libvirt-qemu
     serial = work / "serial.log"
-    xml = domain(name, [disk_xml("--volume", volume, "--vmid", str(vmid), "--disk-id", "0", "--clone",
-                                 "--target", "vda"),
-                        disk_xml("--volume", volume, "--source", persistent, "--target", "vdb"),
-                        disk_xml("--volume", volume, "--vmid", str(vmid), "--disk-id", "2", "--clone",
-                                 "--format", "raw", "--target", "vdc")], serial)
+    xml = domain(name, [core_disk(mode, tm, vmid, 0, "qcow2", "vda"),
+                        core_disk(mode, tm, vmid, 1, "qcow2", "vdb", source=persistent),
+                        core_disk(mode, tm, vmid, 2, "raw", "vdc")], serial)
     (work / "domain.xml").write_bytes(xml)
     try:
         assert subprocess.run(["virt-xml-validate", str(work / "domain.xml"), "domain"],
@@ -208,7 +107,7 @@ def guest(libvirtd, site, vm_ids) -> Iterator[Guest]:
             if parent == Path(tempfile.gettempdir()):   # it through pytest's 0700 directories above the mount
                 break
             parent.chmod(parent.stat().st_mode | 0o001)
-        yield Guest(name, vmid, disks, ds, tm, sources_dir, work)
+        yield Guest(mode, name, vmid, disks, ds, tm, sources_dir, work)
     finally:
         virsh("destroy", name, check=False)
         virsh("undefine", name, "--checkpoints-metadata", check=False)
@@ -220,11 +119,17 @@ pytestmark = [pytest.mark.gfapi,
 
 
 def test_the_guest_boots_from_the_gluster_disks(guest):
-    volume, vmid = guest.tm.volume, guest.vmid
+    volume, vmid, tm = guest.tm.volume, guest.vmid, guest.tm
     blk = virsh("domblklist", guest.name).stdout.split()
-    assert blk[blk.index("vda") + 1] == f"{volume}/{vmid}/disk.0"
-    assert blk[blk.index("vdb") + 1] == f"{volume}/{os.path.basename(guest.disks[1]['SOURCE'])}"
-    assert blk[blk.index("vdc") + 1] == f"{volume}/{vmid}/disk.2"
+    persistent = os.path.basename(guest.disks[1]["SOURCE"])
+    if guest.mode == "GLUSTER":
+        assert blk[blk.index("vda") + 1] == f"{volume}/{vmid}/disk.0"
+        assert blk[blk.index("vdb") + 1] == f"{volume}/{persistent}"
+        assert blk[blk.index("vdc") + 1] == f"{volume}/{vmid}/disk.2"
+    else:                                            # the same files, through the FUSE mount
+        assert blk[blk.index("vda") + 1] == str(tm.real(vmid, 0))
+        assert blk[blk.index("vdb") + 1] == os.path.realpath(guest.disks[1]["SOURCE"])
+        assert blk[blk.index("vdc") + 1] == str(tm.real(vmid, 2))
     serial = guest.work / "serial.log"
     assert wait_for(lambda: BANNER in (serial.read_bytes() if serial.exists() else b""), 120, poll=1), \
         "the guest never printed its banner"
@@ -302,7 +207,8 @@ def test_a_running_raw_disk_is_copied_by_its_qemu(guest):
     assert sorted(os.listdir(snapshot.parent)) == ["0"]                # nothing else left behind
     raw_image = guest.disks[2]["SOURCE"]
     deploy(tm, vmid, *guest.disks[:2], gluster_disk(2, raw_image, "raw", target="vdz", volume=tm.volume,
-                                                    datastore_id=image_ds), lcm_state=57, deploy_id=name)
+                                                    datastore_id=image_ds, disk_type=guest.mode),
+           lcm_state=57, deploy_id=name)
     refused = tm.call("snap_create_live", tm.disk(vmid, 2), 1, vmid, image_ds)   # a disk the domain lacks
     assert refused.returncode != 0 and len(refused.plain_errors) == 1 and "vdz" in refused.stderr, refused.stderr
     assert sorted(os.listdir(snapshot.parent)) == ["0"]
@@ -364,6 +270,40 @@ def test_live_incremental_backups(guest):
     assert refused.returncode != 0 and "onevm backup --reset" in refused.stderr, refused.stderr
     assert not folder.exists()
     assert virsh("checkpoint-list", name, "--name").stdout.split() == [f"one-{vmid}-1", f"one-{vmid}-2"]
+
+
+def test_hot_attach_of_a_gluster_image(guest):
+    """onevm disk-attach of an image to the running VM: the TM clones it into `disk.3` (the attach's
+    prolog), then libvirt attaches the element core writes on attach (here on SCSI, OpenNebula's default
+    `sd` prefix, which detaches without the guest's help): a file at the VM's directory on OpenNebula
+    6.8-7.2, whose attach script had no gluster case, and for DISK_TYPE=GLUSTER a network disk on 7.4+.
+    Each time QEMU has the disk open through the right driver, with the image as its backing file; it
+    detaches, and the disk goes."""
+    tm, vmid, name, image_ds = guest.tm, guest.vmid, guest.name, guest.tm.image_ds
+    source = guest.disks[0]["SOURCE"]                                  # the boot image
+    attached = gluster_disk(3, source, "qcow2", target="sdd", volume=tm.volume, datastore_id=image_ds,
+                            disk_type=guest.mode)
+    deploy(tm, vmid, *guest.disks, attached, lcm_state=17, deploy_id=name)   # HOTPLUG
+    tm.ok("clone", f"vm:{source}", tm.disk(vmid, 3), vmid, image_ds)
+    forms = {"file (6.8-7.2)": core_disk("FILE", tm, vmid, 3, "qcow2", "sdd")}
+    if guest.mode == "GLUSTER":
+        forms["network (7.4+)"] = core_disk("GLUSTER", tm, vmid, 3, "qcow2", "sdd")
+    for form, element in forms.items():
+        element.find("target").set("bus", "scsi")
+        spec = guest.work / "attach.xml"
+        spec.write_bytes(etree.tostring(element))
+        virsh("attach-device", name, str(spec), "--live")
+        alias = virsh_output.disk_alias(virsh("dumpxml", name).stdout, "sdd")
+        blocks = json.loads(virsh("qemu-monitor-command", name, '{"execute": "query-block"}').stdout)["return"]
+        image = virsh_output.inserted(blocks, alias)["image"]
+        opened = image["filename"]                       # json:{...} of the blockdev chain QEMU opened
+        assert ('"driver": "gluster"' in opened) == form.startswith("network") and "disk.3" in opened, opened
+        assert image["format"] == "qcow2" and os.path.basename(source) in image["backing-image"]["filename"]
+        virsh("detach-device", name, str(spec), "--live")
+        assert wait_for(lambda: "sdd" not in virsh("domblklist", name).stdout.split(), 30), form
+    deploy(tm, vmid, *guest.disks, lcm_state=17, deploy_id=name)
+    tm.ok("delete", tm.disk(vmid, 3), vmid, image_ds)
+    assert not tm.real(vmid, 3).exists() and virsh("domstate", name).stdout.strip() == "running"
 
 
 def test_the_chain_goes_on_powered_off(guest):

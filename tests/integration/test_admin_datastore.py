@@ -52,6 +52,21 @@ def test_creates_system_and_image_datastores_from_the_templates(api, lab):
     assert [c for n, (_, c) in server.calls if n == "one.datastore.allocate"][-2:] == [3, 3]
 
 
+def test_file_mode_datastores(api, lab):
+    """--disk-type FILE: the image datastore's disks are files KVM opens through each host's FUSE mount;
+    the system datastore is the same as for GLUSTER."""
+    server, env = api
+    done = create(env, "ogtest", "--host", HOST, "--name", "gf", "--disk-type", "file", "--no-check")
+    assert done.returncode == 0, done.stderr
+    (system, _), (images, _) = [args for name, args in server.calls if name == "one.datastore.allocate"]
+    system, images = ({a.name: a.value.text for a in registration.parse(text) if a.value} for text in (system, images))
+    assert system == {"NAME": "gf_system", "TYPE": "SYSTEM_DS", "TM_MAD": "gluster", "GLUSTER_HOST": HOST,
+                      "GLUSTER_VOLUME": "ogtest"}
+    assert images == {"NAME": "gf_images", "TYPE": "IMAGE_DS", "DS_MAD": "gluster", "TM_MAD": "gluster",
+                      "DISK_TYPE": "FILE", "GLUSTER_HOST": HOST, "GLUSTER_VOLUME": "ogtest",
+                      "CLONE_TARGET": "SYSTEM", "LN_TARGET": "NONE"}
+
+
 def test_a_volume_that_fails_the_check_creates_nothing(api, glusterd):
     server, env = api
     done = create(env, "ognosuch", "--host", HOST)

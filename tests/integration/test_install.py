@@ -16,6 +16,8 @@ from one_gluster.admin import registration as reg
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures" / "opennebula"
+PROBE = "var/remotes/im/kvm-probes.d/host/system/one-gluster.sh"
+PROBE_SOURCE = "src/one_gluster/admin/host_probe.sh"
 
 
 @pytest.fixture
@@ -57,6 +59,8 @@ def test_install_registers_and_a_rerun_changes_nothing(prefix):
     assert path_line.startswith("import sys; sys.path += [") and repr(str(REPO / "src")) in path_line
     assert (prefix / "var" / "remotes" / "datastore" / "gluster" / "cp").exists()
     assert (prefix / "share" / "one-gluster" / "opennebula" / "oned-gluster.conf").exists()
+    probe = prefix / PROBE             # among OpenNebula's KVM host probes, which onehost sync pushes
+    assert os.access(probe, os.X_OK) and probe.read_bytes() == (REPO / PROBE_SOURCE).read_bytes()
     assert "Left to do: restart oned" in out and "onehost sync --force" in out
     assert "ok      TM_MAD_CONF" in out           # the verification at the end
 
@@ -83,6 +87,7 @@ def test_uninstall_restores_the_originals_byte_for_byte(prefix):
     assert not (prefix / "var" / "remotes" / "tm" / "gluster").exists()
     assert not (prefix / "var" / "remotes" / "datastore" / "gluster").exists()
     assert not (prefix / "share" / "one-gluster").exists()
+    assert not (prefix / PROBE).exists()
     assert "Debian packages stay installed" in out
 
 

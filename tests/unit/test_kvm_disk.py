@@ -1,4 +1,5 @@
-"""The gluster network disk against the deployment file oned rendered, and gluster:// URIs."""
+"""The gluster network disk and the file disk against the deployment file oned rendered, and gluster://
+URIs."""
 
 from __future__ import annotations
 
@@ -8,14 +9,14 @@ import sys
 import pytest
 from lxml import etree
 
-from one_gluster.core.kvm_disk import disk_element, disk_name, uri
+from one_gluster.core.kvm_disk import disk_element, disk_name, file_disk_element, uri
 from one_gluster.core.volume import Server, parse_servers
 from one_gluster.core.xmldoc import parse_xml
 
 
-def rendered_disk(fixtures, name: str) -> etree._Element:
+def rendered_disk(fixtures, name: str, kind: str = "network", index: int = 0) -> etree._Element:
     domain = parse_xml((fixtures / name).read_bytes(), "deployment file")
-    disk = domain.find("devices/disk[@type='network']")
+    disk = domain.findall(f"devices/disk[@type='{kind}']")[index]
     disk.remove(disk.find("address"))                   # placement is the VMM's, not the storage's
     return disk
 
@@ -33,6 +34,18 @@ def test_same_element_as_core(fixtures, deployment, vmid, source, clone):
     name = disk_name("onee2e", vmid, 0, source, clone)
     ours = disk_element(name, parse_servers("127.0.1.1:24007"), "qcow2", target="sda")
     assert tree(ours) == tree(rendered_disk(fixtures, deployment))
+
+
+@pytest.mark.parametrize("index, disk_id, target", [(0, 1, "sdb"), (1, 2, "sdc")])
+def test_same_file_disk_as_core(fixtures, index, disk_id, target):
+    """DISK_TYPE=FILE: core writes the disk's path in the VM directory of the system datastore (here the
+    volatile disks of VM 0, which core renders the same way)."""
+    path = f"/var/lib/one//datastores/100/0/disk.{disk_id}"
+    ours = file_disk_element(path, "raw", target=target)
+    assert tree(ours) == tree(rendered_disk(fixtures, "deployment-vm0.xml", "file", index))
+    cli = subprocess.run([sys.executable, "-m", "one_gluster.admin.cli", "disk-xml", "--file", path, "--format", "raw",
+                          "--target", target, "--bus", ""], capture_output=True, text=True, check=True)
+    assert tree(etree.fromstring(cli.stdout)) == tree(ours)
 
 
 def test_every_host_and_default_port():

@@ -51,14 +51,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_disk_xml(args: argparse.Namespace) -> int:
     from lxml import etree
 
-    from one_gluster.core.kvm_disk import disk_element, disk_name
+    from one_gluster.core.kvm_disk import disk_element, disk_name, file_disk_element
     from one_gluster.core.volume import parse_servers
 
+    if args.file:
+        element = file_disk_element(args.file, args.format, target=args.target, bus=args.bus, device=args.device)
+        print(etree.tostring(element, pretty_print=True, encoding="unicode"), end="")
+        return 0
+    servers = parse_servers(args.host or "")
+    if not servers:
+        raise DriverError("give --host GLUSTER_HOST for a gluster disk, or --file PATH for a file disk")
     name = args.name or disk_name(args.volume, args.vmid, args.disk_id, args.source or "", args.clone)
     if not name or name.startswith("/"):
         raise DriverError("give --name VOL/PATH, or --volume with --vmid/--disk-id (clones) or --source")
-    element = disk_element(name, parse_servers(args.host), args.format, target=args.target, bus=args.bus,
-                           device=args.device)
+    element = disk_element(name, servers, args.format, target=args.target, bus=args.bus, device=args.device)
     print(etree.tostring(element, pretty_print=True, encoding="unicode"), end="")
     return 0
 
@@ -151,6 +157,23 @@ def cmd_mount(args: argparse.Namespace) -> int:
     return exit_code(findings)
 
 
+def cmd_host_check(args: argparse.Namespace) -> int:
+    import socket
+
+    from one_gluster.admin import host_check
+    from one_gluster.admin.report import exit_code, show
+
+    mount_point = os.path.join(os.path.abspath(args.datastores), str(args.system)) if args.system is not None else None
+    findings, kinds = host_check.check(args.node, mount_point, _owner(args.owner))
+    show(findings, args.json, host=args.node or socket.gethostname(), disk_types=kinds)
+    return exit_code(findings)
+
+
+def cmd_host_prepare(args: argparse.Namespace) -> int:
+    args.fstab = None if args.no_fstab else args.fstab
+    return cmd_mount(args)
+
+
 def _share_default() -> str:
     """Where install.sh put share/, or the source tree's share/ when run from a checkout."""
     installed = _one_path("/usr/share/one-gluster", "share/one-gluster")
@@ -169,7 +192,7 @@ def cmd_datastore_create(args: argparse.Namespace) -> int:
     servers = parse_servers(args.host)
     if not servers:
         raise DriverError("--host needs at least one gluster server")
-    texts = datastore_create.templates(args.templates, args.volume.strip("/"), args.host, args.name)
+    texts = datastore_create.templates(args.templates, args.volume.strip("/"), args.host, args.name, args.disk_type)
     findings = [] if args.no_check else check(args.volume.partition("/")[0], servers[0].host, _owner(args.owner))
     code = exit_code(findings)
     problems = [f for f in findings if f.status in ("warn", "fail")]
@@ -192,7 +215,8 @@ def cmd_datastore_create(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="one-gluster", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_volume_commands, _mount_command, _datastore_commands, _lab_commands, _disk_commands):
+    for add in (_volume_commands, _mount_command, _host_commands, _datastore_commands, _lab_commands,
+                _disk_commands):
         add(sub)
     return parser
 
@@ -220,6 +244,49 @@ def _volume_commands(sub: Any) -> None:
     prepare.set_defaults(func=cmd_prepare)
 
 
+def _mount_arguments(mount: argparse.ArgumentParser) -> None:
+    mount.add_argument("volume", help="GLUSTER_VOLUME (name, or name/subdir)")
+    mount.add_argument("--host", required=True, help='GLUSTER_HOST, e.g. "gs1 gs2:24007 gs3"')
+    mount.add_argument("--system", type=int, required=True, metavar="ID", help="the system datastore's id")
+    mount.add_argument("--images", type=int, nargs="*", default=[], metavar="ID", help="image datastores' ids")
+    mount.add_argument("--datastores", default=_one_path("/var/lib/one/datastores", "var/datastores"),
+                       help="DATASTORE_LOCATION (default %(default)s)")
+    mount.add_argument("--owner", metavar="UID:GID", help="oneadmin's ids (default: the local oneadmin's)")
+    mount.add_argument("--dry-run", action="store_true", help="show what would be done")
+    mount.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _host_commands(sub: Any) -> None:
+    """`host check` and `host prepare`: a KVM host's side."""
+    host = sub.add_parser("host", help="what a KVM host can run, and its mount",
+                          description="A KVM host's side of a gluster datastore.")
+    host_sub = host.add_subparsers(dest="host_command", required=True)
+    check = host_sub.add_parser(
+        "check", help="can this host (or HOST, through ssh) run the disks of a gluster datastore?",
+        description="Run the host probe here, or on NODE through ssh as oneadmin reaches it, and report: "
+                    "whether the host's QEMU opens gluster disks (QEMU is asked), its version against the "
+                    "driver's deprecation (9.2) and removal (11.1), libvirtd, the volume mounted live at the "
+                    "system datastore directory with backup volfile servers and oneadmin's ownership, "
+                    "glusterd and brick ports reachable; and which DISK_TYPE the host can run. "
+                    "Exit 0 all well, 1 warnings, 2 failures.")
+    check.add_argument("node", nargs="?", help="the KVM host (default: this machine)")
+    check.add_argument("--system", type=int, metavar="ID",
+                       help="the system datastore whose directory must hold the mount (default: any gluster mount)")
+    check.add_argument("--datastores", default=_one_path("/var/lib/one/datastores", "var/datastores"),
+                       help="DATASTORE_LOCATION (default %(default)s)")
+    check.add_argument("--owner", metavar="UID:GID", help="oneadmin's ids (default: the local oneadmin's)")
+    check.add_argument("--json", action="store_true", help="machine-readable output")
+    check.set_defaults(func=cmd_host_check)
+    prepare = host_sub.add_parser(
+        "prepare", help="the FUSE mount and fstab entry a KVM host needs",
+        description="On a KVM host: `one-gluster mount` with its fstab entry, so that the mount comes back "
+                    "at boot. Safe to rerun; a dead mount is mounted again.")
+    _mount_arguments(prepare)
+    prepare.add_argument("--fstab", default="/etc/fstab", metavar="FILE", help="the fstab (default %(default)s)")
+    prepare.add_argument("--no-fstab", action="store_true", help="mount only")
+    prepare.set_defaults(func=cmd_host_prepare)
+
+
 def _mount_command(sub: Any) -> None:
     """`mount`: the volume where the datastores need it."""
     mount = sub.add_parser("mount", help="mount a gluster volume where the datastores need it",
@@ -229,17 +296,9 @@ def _mount_command(sub: Any) -> None:
                                        "(core names disks relative to the volume root), own it by oneadmin, "
                                        "and optionally record it in fstab. Safe to rerun: a dead mount is "
                                        "mounted again. Run it on the front-end and on every host.")
-    mount.add_argument("volume", help="GLUSTER_VOLUME (name, or name/subdir)")
-    mount.add_argument("--host", required=True, help='GLUSTER_HOST, e.g. "gs1 gs2:24007 gs3"')
-    mount.add_argument("--system", type=int, required=True, metavar="ID", help="the system datastore's id")
-    mount.add_argument("--images", type=int, nargs="*", default=[], metavar="ID", help="image datastores' ids")
-    mount.add_argument("--datastores", default=_one_path("/var/lib/one/datastores", "var/datastores"),
-                       help="DATASTORE_LOCATION (default %(default)s)")
+    _mount_arguments(mount)
     mount.add_argument("--fstab", nargs="?", const="/etc/fstab", metavar="FILE",
                        help="add the mount to fstab (default file /etc/fstab)")
-    mount.add_argument("--owner", metavar="UID:GID", help="oneadmin's ids (default: the local oneadmin's)")
-    mount.add_argument("--dry-run", action="store_true", help="show what would be done")
-    mount.add_argument("--json", action="store_true", help="machine-readable output")
     mount.set_defaults(func=cmd_mount)
 
 
@@ -252,14 +311,18 @@ def _datastore_commands(sub: Any) -> None:
         "create", help="create the system and image datastores of a volume",
         description="Check the volume (failures stop here, warnings are shown), then create through "
                     "OpenNebula's API (ONE_XMLRPC, ONE_AUTH) the system and the image datastore from the "
-                    "templates in share/datastores, with DISK_TYPE=GLUSTER, GLUSTER_HOST and GLUSTER_VOLUME "
-                    "set, and print their ids.")
+                    "templates in share/datastores, with DISK_TYPE, GLUSTER_HOST and GLUSTER_VOLUME set, and "
+                    "print their ids.")
     create.add_argument("volume", help="GLUSTER_VOLUME (name, or name/subdir)")
     create.add_argument("--host", required=True, help='GLUSTER_HOST, e.g. "gs1:24007 gs2 gs3"')
     create.add_argument("--name", default="gluster", help="prefix of the datastores' names (default %(default)s)")
     create.add_argument("--cluster", type=int, default=-1, help="cluster id (default: OpenNebula's default)")
+    create.add_argument("--disk-type", default="GLUSTER", choices=("GLUSTER", "FILE"), type=str.upper,
+                        help="how KVM opens the disks: through libgfapi (GLUSTER, the default), or as files "
+                             "through each host's FUSE mount (FILE: for hosts whose QEMU has no gluster driver)")
     create.add_argument("--templates", default=os.path.join(_share_default(), "datastores"),
-                        help="directory of gluster-system.ds and gluster-images.ds (default %(default)s)")
+                        help="directory of gluster-system.ds, gluster-images.ds and gluster-images-file.ds "
+                             "(default %(default)s)")
     create.add_argument("--owner", metavar="UID:GID", help="oneadmin's ids, for the check")
     create.add_argument("--no-check", action="store_true", help="create without checking the volume")
     create.add_argument("--json", action="store_true", help="machine-readable output")
@@ -295,9 +358,12 @@ def _lab_commands(sub: Any) -> None:
 def _disk_commands(sub: Any) -> None:
     """`disk-xml` and `uri`: the disk KVM opens."""
     disk = sub.add_parser("disk-xml", help="the <disk> element OpenNebula core writes for a gluster disk",
-                          description="Print the libvirt network disk for a DISK_TYPE=GLUSTER disk, as "
-                                      "OpenNebula core renders it: one <host> per GLUSTER_HOST entry.")
-    disk.add_argument("--host", required=True, help='GLUSTER_HOST, e.g. "gs1:24007 gs2"')
+                          description="Print the libvirt disk OpenNebula core renders: for DISK_TYPE=GLUSTER "
+                                      "a network disk with one <host> per GLUSTER_HOST entry; with --file, "
+                                      "for DISK_TYPE=FILE, a file disk at its path in the system datastore.")
+    disk.add_argument("--host", help='GLUSTER_HOST, e.g. "gs1:24007 gs2"')
+    disk.add_argument("--file", metavar="PATH",
+                      help="a DISK_TYPE=FILE disk: DATASTORE_LOCATION/<system ds>/<vmid>/disk.<id>")
     disk.add_argument("--name", help="the name inside the volume, VOL/PATH")
     disk.add_argument("--volume", default="", help="GLUSTER_VOLUME (with --vmid/--disk-id/--clone or --source)")
     disk.add_argument("--vmid", type=int, default=0)

@@ -1,5 +1,6 @@
 """`one-gluster datastore create`: the system and image datastores of a volume, from the templates
-in share/datastores, through pyone."""
+in share/datastores, through pyone: an image datastore whose disks KVM opens through libgfapi
+(DISK_TYPE=GLUSTER), or as files through each host's FUSE mount (DISK_TYPE=FILE)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import NamedTuple
 from one_gluster.admin.oned_conf import parse
 from one_gluster.core.errors import DriverError
 
-TEMPLATES = (("system", "gluster-system.ds"), ("images", "gluster-images.ds"))
+IMAGE_TEMPLATES = {"GLUSTER": "gluster-images.ds", "FILE": "gluster-images-file.ds"}   # by DISK_TYPE
 
 
 class Created(NamedTuple):
@@ -36,10 +37,12 @@ def render(template: str, values: dict[str, str]) -> str:
     return template + "".join(f"{key} = {_quote(value)}\n" for key, value in missing.items())
 
 
-def templates(directory: str, volume: str, hosts: str, prefix: str) -> list[tuple[str, str]]:
-    """(kind, template text) of the system and the image datastore for `volume`."""
+def templates(directory: str, volume: str, hosts: str, prefix: str,
+              disk_type: str = "GLUSTER") -> list[tuple[str, str]]:
+    """(kind, template text) of the system and the image datastore for `volume`, whose disks are of
+    `disk_type`."""
     found = []
-    for kind, name in TEMPLATES:
+    for kind, name in (("system", "gluster-system.ds"), ("images", IMAGE_TEMPLATES[disk_type])):
         path = os.path.join(directory, name)
         try:
             with open(path, encoding="utf-8") as f:

@@ -1,4 +1,6 @@
-"""The gluster network disk as OpenNebula core writes it for libvirt, and QEMU's `gluster://` URIs."""
+"""The disks OpenNebula core writes for libvirt: a gluster network disk (DISK_TYPE=GLUSTER, opened
+through libgfapi) or a file disk at the system datastore path (DISK_TYPE=FILE, opened through the
+host's FUSE mount of the same volume); and QEMU's `gluster://` URIs."""
 
 from __future__ import annotations
 
@@ -29,6 +31,21 @@ def disk_element(name: str, servers: Sequence[Server], fmt: str, target: str = "
     source = etree.SubElement(disk, "source", protocol="gluster", name=name)
     for server in servers:
         etree.SubElement(source, "host", name=server.host, port=str(server.effective_port), transport="tcp")
+    return _device(disk, fmt, target, bus, device, cache, discard, readonly)
+
+
+def file_disk_element(path: str, fmt: str, target: str = "sda", bus: Optional[str] = None, device: str = "disk",
+                      cache: str = "none", discard: str = "unmap", readonly: bool = False) -> etree._Element:
+    """`<disk type='file'>` at `path`: core names every DISK_TYPE=FILE disk by its place in the VM's
+    directory of the system datastore (`DATASTORE_LOCATION/<ds>/<vmid>/disk.<i>`)."""
+    disk = etree.Element("disk", type="file", device=device)
+    etree.SubElement(disk, "source", file=path)
+    return _device(disk, fmt, target, bus, device, cache, discard, readonly)
+
+
+def _device(disk: etree._Element, fmt: str, target: str, bus: Optional[str], device: str, cache: str,
+            discard: str, readonly: bool) -> etree._Element:
+    """The rest of a `<disk>` as core writes it: target, read-only mark, driver."""
     target_node = etree.SubElement(disk, "target", dev=target)
     if bus:
         target_node.set("bus", bus)

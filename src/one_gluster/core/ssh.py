@@ -23,11 +23,12 @@ def is_local(host: str) -> bool:
     return all(a.startswith("127.") or a == "::1" for a in addresses)
 
 
-def run_on(host: str, program: str, *args: str, what: str = "") -> str:
-    """`program args` on `host`; ssh gets one command line, every argument quoted."""
+def run_on(host: str, program: str, *args: str, what: str = "", stdin: bytes | None = None) -> str:
+    """`program args` on `host` (with `stdin` as its input); ssh gets one command line, every argument
+    quoted."""
     if _here(host):
-        return run(program, *args, what=what)
-    return run("ssh", *SSH_OPTIONS, host, quote(program, *args), what=what or f"{program} on {host}")
+        return run(program, *args, what=what, stdin=stdin)
+    return run("ssh", *SSH_OPTIONS, host, quote(program, *args), what=what or f"{program} on {host}", stdin=stdin)
 
 
 def send_file(src: str, host: str, dst: str) -> None:

@@ -81,6 +81,12 @@ class Disk:
         return self.template.flag("CLONE")
 
     @property
+    def network(self) -> bool:
+        """Whether KVM opens the disk through libgfapi (DISK_TYPE=GLUSTER), not as a file through the
+        host's FUSE mount of the volume (DISK_TYPE=FILE)."""
+        return (self.template.get("DISK_TYPE") or self.template.get("TYPE")).upper() == "GLUSTER"
+
+    @property
     def volume(self) -> Optional[Volume]:
         """GLUSTER_VOLUME/GLUSTER_HOST inherited from the image datastore; None for other disks."""
         if not self.template.get("GLUSTER_VOLUME"):

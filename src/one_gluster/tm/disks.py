@@ -169,8 +169,10 @@ def cpds(call: TmCall) -> None:
             if snap_id >= 0 and disk.format != "qcow2":
                 snapshot = Snapshots(path, qcow2=False).require(snap_id, f"Disk {disk.disk_id} of VM {disk.vmid}")
                 sparse_copy.copy_to_new(snapshot, temp)
-            elif snap_id >= 0:       # a running QEMU may just have written it, and the mount's view lags behind
-                source = running_vm.gfapi_uri(mounted, disk) if vm.running else path
+            elif snap_id >= 0:       # a running QEMU may just have written it, and the mount's view lags behind:
+                # read what it wrote through libgfapi, as QEMU opens the disk, or, for a file disk (whose
+                # QEMU need not have the gluster driver), through the mount refreshed above
+                source = running_vm.gfapi_uri(mounted, disk) if vm.running and disk.network else path
                 qemu.convert(source, temp, disk.image_format, src_fmt="qcow2", snapshot=tag(snap_id),
                              in_use=vm.running)
             else:
