@@ -76,3 +76,7 @@ def test_effective_options_drop_the_default_mark():
 def test_group_options_skip_comments_and_blank_lines():
     text = "# the virt group\nperformance.quick-read=off\n\n  features.shard = on\nnot an option\n"
     assert gluster_xml.group_options(text) == {"performance.quick-read": "off", "features.shard": "on"}
+
+
+def test_peers_of_a_pool_as_server_1_sees_them():
+    assert gluster_xml.peers(output("peer-status.xml", "peer status")) == {"127.1.1.2": True, "127.1.1.3": True}

@@ -147,6 +147,20 @@ def _brick_findings(info: VolumeInfo, remote: Optional[str]) -> list[Finding]:
     return findings
 
 
+def _peer_findings(name: str, remote: Optional[str]) -> list[Finding]:
+    """The other servers of the trusted pool, as the asked glusterd sees them (none: a single server)."""
+    peers = gluster.peers(remote)
+    if not peers:
+        return []
+    lost = [host for host, connected in peers.items() if not connected]
+    findings = [Finding("fail", f"peer {host}", "disconnected: its glusterd and bricks do not answer; new mounts "
+                        "fail over to the next GLUSTER_HOST entry", f"start glusterd on {host} (it starts its "
+                        f"bricks), then watch the heal: gluster volume heal {name} info") for host in lost]
+    if len(lost) < len(peers):
+        findings.append(Finding("ok", "peers", f"{len(peers) - len(lost)} of {len(peers)} connected"))
+    return findings
+
+
 def check(name: str, remote: Optional[str] = None, owner: Optional[tuple[int, int]] = None,
           groups_dir: str = gluster.GROUPS_DIR) -> list[Finding]:
     """Every finding about volume `name` (through the glusterd of `remote` when given)."""
@@ -158,6 +172,7 @@ def check(name: str, remote: Optional[str] = None, owner: Optional[tuple[int, in
     findings = [Finding("ok", "volume", f"{name}: started") if info.started else
                 Finding("fail", "volume", f"{name}: {info.status.lower()}", f"gluster volume start {name}"),
                 _type_finding(info)]
+    findings += _peer_findings(name, remote)
     if info.started:
         findings += _brick_findings(info, remote)
     values = effective(info, remote)

@@ -22,7 +22,13 @@ def _remotes_default() -> str:
     return _one_path("/var/lib/one/remotes", "var/remotes")
 
 
-def _lab(args: argparse.Namespace) -> Lab:
+def _lab(args: argparse.Namespace) -> Any:
+    """The single-server lab, or with --servers the pool lab (its own directory under DIR)."""
+    if args.servers > 1:
+        from one_gluster.admin.pool import Pool
+
+        return Pool(root=os.path.join(args.dir, "pool"), volume=args.volume, servers=args.servers, virt=args.virt,
+                    mount_point=args.mount or "", stop_glusterd=args.stop_glusterd)
     return Lab(root=args.dir, volume=args.volume, host=args.host, replica=args.replica,
                mount_point=args.mount or "")
 
@@ -38,6 +44,8 @@ def cmd_lab(args: argparse.Namespace) -> int:
         print(json.dumps(status, indent=2))
     else:
         for key, value in status.items():
+            if isinstance(value, dict):
+                value = ", ".join(f"{k} {v}" for k, v in value.items())
             print(f"{key:12} {', '.join(value) if isinstance(value, list) else value}")
     return 0
 
@@ -332,13 +340,21 @@ def _datastore_commands(sub: Any) -> None:
 def _lab_commands(sub: Any) -> None:
     """`lab` and `demo`."""
     lab = sub.add_parser("lab", help="a loopback gluster volume for trying the drivers and for tests",
-                         description="Start, stop or show the lab: glusterd, a volume on loopback, its FUSE mount.")
+                         description="Start, stop or show the lab: glusterd, a volume on loopback, its FUSE mount; "
+                                     "with --servers, a trusted pool of that many gluster servers on 127.1.1.1-3 "
+                                     "(one glusterd each, peer-probed), a replica volume with a brick on each, "
+                                     "mounted with the others as backup volfile servers.")
     lab.add_argument("action", choices=("up", "down", "status"))
     lab.add_argument("--dir", default=DEFAULT_ROOT, help="directory for bricks and mount (default %(default)s)")
     lab.add_argument("--volume", default="onelab", help="volume name (default %(default)s)")
     lab.add_argument("--host", default=DEFAULT_HOST, help="loopback brick host (default %(default)s)")
     lab.add_argument("--replica", type=int, default=1, choices=(1, 3), help="1 brick, or replica 3")
     lab.add_argument("--mount", help="mount point (default DIR/mnt/VOLUME)")
+    lab.add_argument("--servers", type=int, default=1, choices=(1, 2, 3),
+                     help="gluster servers: 1 (the default glusterd), or a pool of 2 or 3 (DIR/pool)")
+    lab.add_argument("--virt", action="store_true", help="the pool's volume with gluster's virt option group")
+    lab.add_argument("--stop-glusterd", action="store_true",
+                     help="let the pool stop the default glusterd, whose port 24007 it needs (down starts it again)")
     lab.add_argument("--json", action="store_true", help="machine-readable output")
     lab.set_defaults(func=cmd_lab)
 

@@ -15,10 +15,10 @@ GLUSTER = "gluster"
 GROUPS_DIR = "/var/lib/glusterd/groups"
 
 
-def cli(*args: str, remote: Optional[str] = None) -> etree._Element:
-    """Run `gluster --mode=script <args> --xml` (against the glusterd of `remote` when given); return
-    <cliOutput>, refusing a failed operation."""
-    target = [f"--remote-host={remote}"] if remote else []
+def cli(*args: str, remote: Optional[str] = None, socket: Optional[str] = None) -> etree._Element:
+    """Run `gluster --mode=script <args> --xml` (against the glusterd of `remote`, or the one listening
+    on `socket`, when given); return <cliOutput>, refusing a failed operation."""
+    target = [f"--remote-host={remote}"] if remote else [f"--glusterd-sock={socket}"] if socket else []
     out = run(GLUSTER, "--mode=script", *target, *args, "--xml", what=f"gluster {' '.join(args[:2])}")
     return gluster_xml.cli_output(out.encode(), " ".join(args))
 
@@ -37,6 +37,11 @@ def volume_info(name: str, remote: Optional[str] = None) -> Optional[VolumeInfo]
 def brick_status(name: str, remote: Optional[str] = None) -> list[Brick]:
     """Bricks of a started volume with whether each runs, and its pid."""
     return gluster_xml.brick_status(cli("volume", "status", name, remote=remote))
+
+
+def peers(remote: Optional[str] = None) -> dict[str, bool]:
+    """The other servers of the trusted pool, and whether each is connected."""
+    return gluster_xml.peers(cli("peer", "status", remote=remote))
 
 
 def create_volume(name: str, bricks: list[str], replica: int = 1) -> None:

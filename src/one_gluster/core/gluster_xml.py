@@ -88,6 +88,12 @@ def brick_status(root: etree._Element) -> list[Brick]:
     return bricks
 
 
+def peers(root: etree._Element) -> dict[str, bool]:
+    """`peer status`: each other server of the pool, and whether it is connected."""
+    return {peer.findtext("hostname", ""): peer.findtext("connected") == "1"
+            for peer in root.iterfind("peerStatus/peer")}
+
+
 def effective_options(root: etree._Element) -> dict[str, str]:
     """`volume get NAME all`: every option's value in force, defaults included."""
     values = {}
