@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 
-from one_gluster.core import guest_fs, image_sources, log, qemu, sizes, snapshot_store, sparse_copy, staging
+from one_gluster.core import guest_fs, image_sources, log, qemu, sizes, snapshot_store, sparse_copy
 from one_gluster.core.ds_request import DS_FILE, IMAGE_CDROM, Datastore, DsRequest, Image
 from one_gluster.core.errors import DriverError, RequestError
-from one_gluster.core.staging import Staging
+from one_gluster.core.staging import Staging, remove_tree
 from one_gluster.core.volume import refresh
 from one_gluster.datastore.image_paths import image_source, new_image_path
 
@@ -118,6 +118,6 @@ def rm(req: DsRequest) -> None:
         log.info("The image has no SOURCE: nothing to remove")
         return None
     path = image_source(image, ds)
-    removed = [p for p in (path, snapshot_store.folder(path), f"{path}.md5sum") if staging.remove_tree(p)]
+    removed = [p for p in (path, snapshot_store.folder(path), f"{path}.md5sum") if remove_tree(p)]
     log.info(f"Removed {', '.join(removed)}" if removed else f"{image.source} was already gone")
     return None
