@@ -270,7 +270,7 @@ def _host_commands(sub: Any) -> None:
                           description="A KVM host's side of a gluster datastore.")
     host_sub = host.add_subparsers(dest="host_command", required=True)
     check = host_sub.add_parser(
-        "check", help="can this host (or HOST, through ssh) run the disks of a gluster datastore?",
+        "check", help="can this host (or NODE, through ssh) run the disks of a gluster datastore?",
         description="Run the host probe here, or on NODE through ssh as oneadmin reaches it, and report: "
                     "whether the host's QEMU opens gluster disks (QEMU is asked), its version against the "
                     "driver's deprecation (9.2) and removal (11.1), libvirtd, the volume mounted live at the "
