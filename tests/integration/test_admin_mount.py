@@ -9,11 +9,11 @@ import os
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from one_gluster.admin import mounts
+from support.labs import fuse_client
 from support.system import wait_for
 
 HOST = "127.0.1.1"
@@ -24,17 +24,6 @@ def cli(*args: str) -> tuple[int, dict[str, dict]]:
                           capture_output=True, text=True)
     assert not done.stderr, done.stderr
     return done.returncode, {item["check"]: item for item in json.loads(done.stdout)["items"]}
-
-
-def fuse_client(mount_point: Path) -> tuple[int, str]:
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if args[0].endswith(b"glusterfs") and str(mount_point).encode() in args:
-            return int(pid), " ".join(a.decode() for a in args)
-    raise AssertionError(f"no glusterfs client for {mount_point}")
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from one_gluster.admin import mounts
 from one_gluster.admin.pool import Pool
 from one_gluster.core import gluster, gluster_xml, qemu
 from support.images import qemu_img
+from support.labs import fuse_client
 from support.system import wait_for
 
 HOSTS = "127.1.1.1 127.1.1.2 127.1.1.3"
@@ -40,17 +41,6 @@ def cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "one_gluster.admin.cli", *args], capture_output=True, text=True)
 
 
-def fuse_args(mount_point: str) -> str:
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if args[0].endswith(b"glusterfs") and mount_point.encode() in args:
-            return " ".join(a.decode() for a in args)
-    raise AssertionError(f"no FUSE client for {mount_point}")
-
-
 def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -68,7 +58,7 @@ def test_the_pool_is_three_servers_with_a_brick_each(pool):
     assert sorted(status["bricks"]) == sorted(f"{s.address}:{b}" for s, b in zip(pool.members, pool.bricks))
     assert set(status["bricks"].values()) == {"online"} and status["mount"] == "mounted"
     assert "--volfile-server=127.1.1.1 --volfile-server=127.1.1.2 --volfile-server=127.1.1.3" in \
-        fuse_args(pool.mount_point)
+        fuse_client(Path(pool.mount_point))[1]
     info = gluster_xml.volume_info(gluster.cli("volume", "info", "ogpool", remote="127.1.1.2"), "ogpool")
     assert (info.replica_count, [b.host for b in info.bricks]) == (3, HOSTS.split())   # any server answers
 

@@ -81,3 +81,15 @@ def gfid(lab: labmod.Lab, path: str) -> str:
 SITES = {"plain": ("lab", "ds", "tm", "sources_dir"),
          "replica-3-virt": ("virt_lab", "virt_ds", "virt_tm", "sources_dir"),
          "as-oneadmin": ("owned_lab", "owned_ds", "owned_tm", "owned_home")}
+
+
+def fuse_client(mount_point: Path) -> tuple[int, str]:
+    """The pid and command line of the FUSE client that serves `mount_point`."""
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if args[0].endswith(b"glusterfs") and str(mount_point).encode() in args:
+            return int(pid), " ".join(a.decode() for a in args)
+    raise AssertionError(f"no glusterfs client for {mount_point}")

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from one_gluster.admin import mounts
-from one_gluster.admin.lab import COHERENT_CACHES, _alive, _pids_named, _wait, glusterd_pid, start_glusterd
+from one_gluster.admin.lab import (COHERENT_CACHES, _alive, _is_fuse_client, _pids_named, _wait, glusterd_pid,
+                                   start_glusterd)
 from one_gluster.core import gluster, gluster_xml
 from one_gluster.core.commands import run
 from one_gluster.core.errors import DriverError
@@ -86,12 +87,11 @@ class Server:
             for pid in _pids_named(name):
                 try:
                     with open(f"/proc/{pid}/cmdline", "rb") as f:
-                        args = f.read().split(b"\0")
+                        args = f.read().replace(b"\0", b" ")
                 except OSError:
                     continue
-                if b"fuse" in args or self.address.encode() not in b" ".join(args):
-                    continue
-                found.append(pid)
+                if self.address.encode() in args and not _is_fuse_client(pid):
+                    found.append(pid)
         return found
 
     def lose(self) -> None:
