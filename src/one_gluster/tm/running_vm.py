@@ -23,6 +23,7 @@ from one_gluster.core.volume import MountedPath
 LIBVIRT_URI = "qemu:///system"
 POLL_SECONDS = 0.5
 BEGIN_TRIES, BEGIN_WAIT = 3, 2          # the mount's caches of a file's attributes last up to ~2 s
+BEGIN_REFUSALS = ("Permission denied", 'Failed to get shared "write" lock')   # of a just-made backup file
 RECORD_WAIT = 5                         # seconds an ended job may take to be recorded
 
 
@@ -180,16 +181,17 @@ def _wait_for_backup(host: str, domain: str) -> None:
 
 
 def _begin_backup(host: str, domain: str, options: list[str]) -> None:
-    """`virsh backup-begin`, tried again where QEMU was refused the files libvirt had just made and
-    handed to it: on a volume with gluster's client caches on (the volume as created), QEMU's first open
-    through the mount can be checked against the new file's attributes before libvirt gave it to QEMU's
-    user (seen once in ~20 runs of the libvirt test); libvirt removes the files of a start that failed."""
+    """`virsh backup-begin`, tried again where the files libvirt had just made were refused to it or to
+    QEMU through the mount: QEMU's first open checked against the new file's attributes before libvirt
+    gave it to QEMU's user ("Permission denied", on the volume as created), or libvirt's formatting of
+    it refused the file's lock ("Failed to get shared \"write\" lock", on the replica-3 virt volume);
+    each seen once in ~20 runs of the libvirt test. libvirt removes the files of a start that failed."""
     for attempt in range(1, BEGIN_TRIES + 1):
         try:
             virsh(host, "backup-begin", domain, *options, what=f"Starting the backup of {domain}")
             return
         except CommandError as exc:
-            if attempt == BEGIN_TRIES or "Permission denied" not in exc.detail:
+            if attempt == BEGIN_TRIES or not any(refusal in exc.detail for refusal in BEGIN_REFUSALS):
                 raise
             log.info(f"QEMU of {domain} could not open its backup files yet: starting again in {BEGIN_WAIT} s")
             time.sleep(BEGIN_WAIT)
