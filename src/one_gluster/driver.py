@@ -7,6 +7,7 @@ ONE_GLUSTER_DEBUG=yes is set in the driver's environment.
 
 from __future__ import annotations
 
+import errno
 import gc
 import os
 import signal
@@ -73,6 +74,20 @@ def _unexpected(kind: str, action: str, exc: Exception) -> str:
     return f"Internal error in {kind} action {action}: {type(exc).__name__}: {exc}"
 
 
+_NOT_CONNECTED = os.strerror(errno.ENOTCONN)      # what a gluster mount answers when its bricks do not
+
+
+def _with_cause(message: str, detail: str = "") -> str:
+    """`message`, and where the failure was a gluster mount that stopped answering during the action,
+    why it did (a lost quorum, no brick left), as the mount guard would have said it."""
+    if _NOT_CONNECTED not in message + detail:
+        return message
+    from one_gluster.core.volume import why_unserved
+
+    why = why_unserved()
+    return f"{message.rstrip('.')}. {why}" if why else message
+
+
 def run(kind: str, action: str) -> NoReturn:
     """Entry point of every executable in drivers/: run `action` of driver `kind` and exit."""
     log.set_action(action)
@@ -83,7 +98,7 @@ def run(kind: str, action: str) -> NoReturn:
         result = _dispatch(kind, action)
     except CommandError as exc:
         log.error(f'Command "{exc.command}" failed: {exc.detail}')
-        _fail(str(exc))
+        _fail(_with_cause(str(exc), exc.detail))
     except DriverError as exc:
         _fail(str(exc))
     except Exception as exc:  # the last guard: one line for oned, the traceback only when debugging
@@ -91,7 +106,7 @@ def run(kind: str, action: str) -> NoReturn:
             import traceback
 
             traceback.print_exc()
-        _fail(_unexpected(kind, action, exc))
+        _fail(_with_cause(_unexpected(kind, action, exc)))
     if result is not None:
         sys.stdout.write(result + "\n")
     _exit(0)

@@ -15,7 +15,7 @@ import pytest
 
 import onedsim
 from one_gluster.admin import lab as labmod
-from one_gluster.core import gluster
+from one_gluster.core import gluster, processes
 from support.drivers import ImageDatastore
 from support.images import gfapi_differences, make_raw, qemu_img
 from support.labs import HOST, VOLUME
@@ -62,9 +62,7 @@ def test_guard_refuses_another_volume(remotes, ds, other, sources_dir):
 def test_guard_refuses_dead_mount_and_lab_recovers_it(remotes, ds, other, sources_dir):
     dead = ImageDatastore(remotes, other.mount_point, {**ds.template, "GLUSTER_VOLUME": "ogother"})
     dead.ok("monitor", None, object_id=101)
-    client = next(p for p in labmod._pids_named("glusterfs")
-                  if other.mount_point.encode() in Path(f"/proc/{p}/cmdline").read_bytes())
-    os.kill(client, signal.SIGKILL)
+    os.kill(processes.fuse_client_of(other.mount_point), signal.SIGKILL)
     time.sleep(0.5)
     assert other.mount_state() == "dead"
     refused_everywhere(dead, sources_dir, "is dead")

@@ -14,7 +14,6 @@ from lxml import etree
 
 from support.drivers import TransferManager
 from support.images import qemu_img
-from support.labs import HOST
 
 URI = "qemu:///system"
 BANNER = b"ONE-GLUSTER-BOOT-OK"
@@ -41,7 +40,7 @@ def core_disk(mode: str, tm: TransferManager, vmid: int, disk_id: int, fmt: str,
     if mode == "FILE":
         return disk_xml("--file", os.path.realpath(f"{tm.location}{tm.system_ds}/{vmid}/disk.{disk_id}"), *common)
     name = ("--source", source) if source else ("--vmid", str(vmid), "--disk-id", str(disk_id), "--clone")
-    return disk_xml("--host", f"{HOST}:24007", "--volume", tm.volume, *name, *common)
+    return disk_xml("--host", tm.gluster_host, "--volume", tm.volume, *name, *common)
 
 
 def domain(name: str, disks: list[etree._Element], serial: Path) -> bytes:

@@ -61,10 +61,14 @@ class ImageDatastore:
         return set(os.listdir(self.directory))
 
 
+LAB_HOSTS = f"{HOST}:24007"     # GLUSTER_HOST of the single-server test volumes
+
+
 def image_datastore(lab: labmod.Lab, remotes: Path, sources_dir: Path, ds_id: int,
-                    user: Optional[int] = None) -> ImageDatastore:
+                    user: Optional[int] = None, hosts: str = LAB_HOSTS) -> ImageDatastore:
+    """Datastore `ds_id` on `lab`'s volume (a Lab or a Pool), whose GLUSTER_HOST is `hosts`."""
     base = f"{Path(lab.mount_point).parent}//{ds_id}"    # oned's BASE_PATH keeps the double slash
-    template = {"GLUSTER_HOST": f"{HOST}:24007", "GLUSTER_VOLUME": lab.volume,
+    template = {"GLUSTER_HOST": hosts, "GLUSTER_VOLUME": lab.volume,
                 "SAFE_DIRS": f"{sources_dir}/", "RESTRICTED_DIRS": "/"}
     return ImageDatastore(remotes, base, template, ds_id, user)
 
@@ -81,6 +85,7 @@ class TransferManager:
     volume: str = VOLUME
     system_ds: int = 100   # the image datastore is the next id, a symlink to the same directory
     user: Optional[int] = None     # the uid and gid the driver runs as (None: root, as this process)
+    gluster_host: str = LAB_HOSTS  # the datastores' GLUSTER_HOST
 
     @property
     def env(self) -> dict[str, str]:
@@ -111,14 +116,16 @@ class TransferManager:
 
 
 def transfer_manager(lab: labmod.Lab, remotes: Path, oned: onedsim.OnedApi, auth_file: str,
-                     system_ds: int, user: Optional[int] = None) -> TransferManager:
-    """The TM of `lab`'s system datastore, with its image datastore registered in oned's stand-in."""
+                     system_ds: int, user: Optional[int] = None, hosts: str = LAB_HOSTS) -> TransferManager:
+    """The TM of `lab`'s system datastore (a Lab's or a Pool's), with its image datastore registered in
+    oned's stand-in, both with GLUSTER_HOST `hosts`."""
     location = str(Path(lab.mount_point).parent) + "/"
-    gluster = {"GLUSTER_HOST": f"{HOST}:24007", "GLUSTER_VOLUME": lab.volume}
+    gluster = {"GLUSTER_HOST": hosts, "GLUSTER_VOLUME": lab.volume}
     oned.datastores[system_ds] = onedsim.datastore(system_ds, f"{location}/{system_ds}", {
         **gluster, "SHARED": "YES", "TYPE": "SYSTEM_DS"}, name="gsys", ds_type=1)
     oned.datastores[system_ds + 1] = onedsim.datastore(system_ds + 1, f"{location}/{system_ds + 1}", gluster)
-    return TransferManager(remotes, oned, location, auth_file, volume=lab.volume, system_ds=system_ds, user=user)
+    return TransferManager(remotes, oned, location, auth_file, volume=lab.volume, system_ds=system_ds, user=user,
+                           gluster_host=hosts)
 
 
 @dataclass
@@ -146,6 +153,7 @@ def deploy(tm, vmid: int, *disks: dict, lcm_state: int = 3, deploy_id: str = "")
     tm.api.vms[vmid] = onedsim.vm(vmid, disks, lcm_state=lcm_state, deploy_id=deploy_id, system_ds=tm.system_ds)
 
 
-def gluster_disk(disk_id: int, source: str, fmt: str, size_mb: int = 32, volume: str = VOLUME, **kw) -> dict:
+def gluster_disk(disk_id: int, source: str, fmt: str, size_mb: int = 32, volume: str = VOLUME,
+                 hosts: str = LAB_HOSTS, **kw) -> dict:
     return onedsim.image_disk(disk_id, image_id=disk_id, source=source, fmt=fmt, size_mb=size_mb, volume=volume,
-                              hosts=f"{HOST}:24007", **kw)
+                              hosts=hosts, **kw)

@@ -53,7 +53,8 @@ def cmd_lab(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from one_gluster.admin.demo import run_demo
 
-    return run_demo(args.dir, args.remotes, args.image, gfapi=not args.no_gfapi)
+    return run_demo(args.dir, args.remotes, args.image, gfapi=not args.no_gfapi, servers=args.servers,
+                    stop_glusterd=args.stop_glusterd)
 
 
 def cmd_disk_xml(args: argparse.Namespace) -> int:
@@ -368,6 +369,11 @@ def _lab_commands(sub: Any) -> None:
     demo.add_argument("--remotes", default=_remotes_default(), help="OpenNebula remotes (default %(default)s)")
     demo.add_argument("--image", help="image path under /var/tmp or http(s) URL (default: one is made)")
     demo.add_argument("--no-gfapi", action="store_true", help="skip the ~10 s open through libgfapi")
+    demo.add_argument("--servers", type=int, default=1, choices=(1, 2, 3),
+                      help="on the pool lab of that many servers (DIR/pool, as `lab up --servers`); server 1 "
+                           "then fails, the drivers and QEMU go on, it comes back and heals")
+    demo.add_argument("--stop-glusterd", action="store_true",
+                      help="with --servers: stop the default glusterd for the pool's port 24007, as `lab up`")
     demo.set_defaults(func=cmd_demo)
 
 

@@ -8,16 +8,21 @@ loopback XML-RPC server (`onedsim.OnedApi`) serves it, since oned itself is not 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import tempfile
 import time
-from typing import Optional, Sequence
+from typing import TYPE_CHECKING, Optional, Sequence, Union
 
 import onedsim
+from one_gluster.admin import mounts
 from one_gluster.admin.lab import DEFAULT_HOST, Lab
 from one_gluster.core.commands import run
 from one_gluster.core.errors import DriverError
+
+if TYPE_CHECKING:
+    from one_gluster.admin.pool import Pool
 
 VOLUME = "onelab"
 DEMO_DIR = "/var/tmp/one-gluster-demo"
@@ -92,22 +97,40 @@ def _executable(remotes: str, kind: str, action: str) -> str:
     return path
 
 
-def run_demo(root: str, remotes: str, image_path: Optional[str], gfapi: bool = True) -> int:
+def _site(root: str, servers: int, stop_glusterd: bool) -> tuple[Union[Lab, "Pool"], str, str]:
+    """The lab (one server) or the pool lab (`servers` servers, under ROOT/pool, as `lab up --servers`
+    makes it), up, mounted as the system datastore: (it, its GLUSTER_HOST, the datastores' directory)."""
+    if servers == 1:
+        datastores = os.path.join(os.path.abspath(root), "datastores")
+        site: Union[Lab, Pool] = Lab(root=root, volume=VOLUME, mount_point=os.path.join(datastores, str(SYSTEM_DS)))
+        hosts, what = HOSTS, f"lab volume {VOLUME} on {DEFAULT_HOST}"
+    else:
+        from one_gluster.admin.pool import Pool
+
+        pool_root = os.path.join(os.path.abspath(root), "pool")
+        datastores = os.path.join(pool_root, "datastores")
+        site = Pool(root=pool_root, volume=VOLUME, servers=servers,
+                    mount_point=os.path.join(datastores, str(SYSTEM_DS)), stop_glusterd=stop_glusterd)
+        hosts, what = site.hosts, f"replica-{servers} volume {VOLUME} of the pool lab ({site.hosts})"
+    print(f"== {what}, FUSE-mounted at {site.mount_point} (system datastore {SYSTEM_DS})")
+    site.up()
+    return site, hosts, datastores
+
+
+def run_demo(root: str, remotes: str, image_path: Optional[str], gfapi: bool = True, servers: int = 1,
+             stop_glusterd: bool = False) -> int:
     from lxml import etree
 
     from one_gluster.core.kvm_disk import disk_element
     from one_gluster.core.volume import parse_servers
 
-    datastores = os.path.join(os.path.abspath(root), "datastores")
+    site, hosts, datastores = _site(root, servers, stop_glusterd)
     system, images = (os.path.join(datastores, str(i)) for i in (SYSTEM_DS, IMAGE_DS))
-    lab = Lab(root=root, volume=VOLUME, mount_point=system)
-    print(f"== lab volume {VOLUME} on {DEFAULT_HOST}, FUSE-mounted at {system} (system datastore {SYSTEM_DS})")
-    lab.up()
     if not os.path.lexists(images):
         os.symlink(str(SYSTEM_DS), images)
     print(f"== image datastore {IMAGE_DS}: {images} -> {SYSTEM_DS} (images and VM directories share the volume root)")
     path = image_path or _demo_image()
-    gluster = {"GLUSTER_HOST": HOSTS, "GLUSTER_VOLUME": VOLUME}
+    gluster = {"GLUSTER_HOST": hosts, "GLUSTER_VOLUME": VOLUME}
     ds = onedsim.datastore(IMAGE_DS, f"{datastores}//{IMAGE_DS}",
                            {**gluster, "SAFE_DIRS": "/var/tmp", "RESTRICTED_DIRS": "/"})
     datastore_driver = lambda action: [_executable(remotes, "datastore", action), "0"]
@@ -120,7 +143,7 @@ def run_demo(root: str, remotes: str, image_path: Optional[str], gfapi: bool = T
     print(run("qemu-img", "info", "-U", source).rstrip())
 
     vmid = next(i for i in range(10_000) if not os.path.lexists(os.path.join(system, str(i))))
-    disk = onedsim.image_disk(0, image_id=0, source=source, fmt=fmt, size_mb=size_mb, volume=VOLUME, hosts=HOSTS)
+    disk = onedsim.image_disk(0, image_id=0, source=source, fmt=fmt, size_mb=size_mb, volume=VOLUME, hosts=hosts)
     print(f"\n== onevm deploy of VM {vmid} with the image as a non-persistent disk: oned calls the TM's clone")
     print(f"   (the TM reads VM {vmid} through pyone; a loopback XML-RPC server stands in for oned)")
     with onedsim.OnedApi() as api, tempfile.NamedTemporaryFile("w", suffix=".auth") as auth:
@@ -138,13 +161,47 @@ def run_demo(root: str, remotes: str, image_path: Optional[str], gfapi: bool = T
 
     name = f"{VOLUME}/{vmid}/disk.0"
     print("\n== the disk as OpenNebula core hands it to libvirt (CLONE=YES: GLUSTER_VOLUME/<vmid>/disk.<i>)")
-    element = disk_element(name, parse_servers(HOSTS), "qcow2", target="sda")
+    element = disk_element(name, parse_servers(hosts), "qcow2", target="sda")
     print(etree.tostring(element, pretty_print=True, encoding="unicode").rstrip())
     if gfapi:
-        uri = f"gluster://{DEFAULT_HOST}/{name}"
+        uri = f"gluster://{parse_servers(hosts)[0].host}/{name}"
         print(f"\n== opened through libgfapi as KVM opens it, with its backing image ({uri}; about 10 s)")
         print(run("qemu-img", "info", "--backing-chain", uri).rstrip())
 
+    monitor = [_executable(remotes, "datastore", "monitor"), str(IMAGE_DS)]
     print("\n== datastore monitor")
-    _run([_executable(remotes, "datastore", "monitor"), str(IMAGE_DS)], onedsim.request(ds), {}, None)
+    _run(monitor, onedsim.request(ds), {}, None)
+    if servers > 1:
+        _failover(site, name, monitor, onedsim.request(ds), gfapi)
     return 0
+
+
+def _failover(pool: "Pool", name: str, monitor: list[str], request: bytes, gfapi: bool) -> None:
+    """Server 1 of the pool fails: the mount and the drivers go on, QEMU opens the disk through the
+    next server; it comes back, and self-heal copies to it what was written meanwhile."""
+    lost = pool.first
+    print(f"\n== server {lost.address} fails: its glusterd and brick are killed")
+    lost.lose()
+    print(f"   the mount serves on through the other bricks ({mounts.state(pool.mount_point)}), and the drivers "
+          "work as before:")
+    _run(monitor, request, {}, None)
+    if gfapi:
+        servers = [{"type": "inet", "host": s.address, "port": "24007"} for s in pool.members]
+        spec = {"driver": "qcow2",
+                "file": {"driver": "gluster", "volume": VOLUME, "path": name.partition("/")[2], "server": servers}}
+        print(f"\n== opened through libgfapi with every server a <host>, as core's <disk> lists them (about "
+              f"25 s: the dead {lost.address} is tried first)")
+        print(run("qemu-img", "info", "json:" + json.dumps(spec)).rstrip())
+    with open(os.path.join(pool.mount_point, f"written-while-{lost.address}-was-down"), "wb") as f:
+        f.write(os.urandom(1 << 20))
+    print(f"\n== server {lost.address} comes back; self-heal copies to its brick what was written meanwhile "
+          f"(entries to heal: {pool.heal_pending()})")
+    pool.restore(lost)
+    started = time.monotonic()
+    while pending := pool.heal_pending():
+        print(f"   entries to heal: {pending}")
+        if time.monotonic() - started > 300:
+            raise DriverError(f"self-heal left {pending} entries after 300 s")
+        time.sleep(2)
+    print(f"   entries to heal: 0, after {time.monotonic() - started:.0f} s (on a real pool: gluster volume heal "
+          f"{VOLUME} info)")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import ipaddress
 import os
 import shutil
-import time
 from dataclasses import dataclass
 from typing import Optional
 
@@ -18,21 +17,12 @@ from one_gluster.admin import mounts
 from one_gluster.core import gluster
 from one_gluster.core.commands import run
 from one_gluster.core.errors import DriverError
+from one_gluster.core.processes import alive, is_fuse_client, pids_named, wait_until
 
 GLUSTERD_PIDFILE = "/var/run/glusterd.pid"
 BRICK_PIDFILES = "/var/run/gluster/vols"
 DEFAULT_ROOT = "/var/lib/one-gluster/lab"
 DEFAULT_HOST = "127.0.1.1"
-
-
-def _alive(pid: int) -> bool:
-    """A process that exists and is not a zombie (killed gluster daemons linger as zombies)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            state = f.read().rpartition(")")[2].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state not in ("Z", "X")
 
 
 def glusterd_pid() -> Optional[int]:
@@ -41,15 +31,7 @@ def glusterd_pid() -> Optional[int]:
             pid = int(f.read().strip())
     except (OSError, ValueError):
         return None
-    return pid if _alive(pid) else None
-
-
-def _wait(predicate, what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise DriverError(f"Timed out waiting for {what}")
-        time.sleep(0.2)
+    return pid if alive(pid) else None
 
 
 def _cli_answers() -> bool:
@@ -65,7 +47,7 @@ def start_glusterd() -> bool:
     if glusterd_pid() is not None and _cli_answers():
         return False
     run("glusterd", "-p", GLUSTERD_PIDFILE, what="Starting glusterd")
-    _wait(_cli_answers, "glusterd to answer")
+    wait_until(_cli_answers, "glusterd to answer")
     return True
 
 
@@ -74,32 +56,11 @@ def stop_glusterd() -> None:
     pid = glusterd_pid()
     if pid is not None:
         os.kill(pid, 15)
-        _wait(lambda: not _alive(pid), "glusterd to stop")
+        wait_until(lambda: not alive(pid), "glusterd to stop")
     for name in ("glusterfsd", "glusterfs"):
-        for other in _pids_named(name):
-            if not _is_fuse_client(other):
+        for other in pids_named(name):
+            if not is_fuse_client(other):
                 os.kill(other, 15)
-
-
-def _pids_named(name: str) -> list[int]:
-    pids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/comm") as f:
-                    if f.read().strip() == name and _alive(int(entry)):
-                        pids.append(int(entry))
-            except OSError:
-                pass
-    return pids
-
-
-def _is_fuse_client(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return b"--process-name\0fuse" in f.read()
-    except OSError:
-        return False
 
 
 # The client-side caches that the `virt` option group turns off: QEMU writes through libgfapi while
@@ -150,7 +111,7 @@ class Lab:
         elif not info.started or not all(b.online for b in gluster.brick_status(self.volume)):
             self._forget_dead_bricks()
             gluster.start_volume(self.volume, force=True)
-        _wait(lambda: all(b.online for b in gluster.brick_status(self.volume)), "the bricks to come online")
+        wait_until(lambda: all(b.online for b in gluster.brick_status(self.volume)), "the bricks to come online")
         self.mount()
 
     def _forget_dead_bricks(self) -> None:
@@ -163,7 +124,7 @@ class Lab:
                     pid = int(f.read().strip() or 0)
             except (OSError, ValueError):
                 continue
-            if name.endswith(".pid") and not _alive(pid):
+            if name.endswith(".pid") and not alive(pid):
                 os.unlink(os.path.join(pidfiles, name))
 
     def mount(self) -> None:

@@ -15,19 +15,26 @@ from one_gluster.admin.file_edits import replace
 from one_gluster.admin.report import Finding
 from one_gluster.core.commands import run
 from one_gluster.core.errors import DriverError
-from one_gluster.core.volume import DEFAULT_PORT, FUSE_TYPE, Server, read_mounts
+from one_gluster.core.volume import DEFAULT_PORT, FUSE_TYPE, Server, Unserved, probe, read_mounts
 
 
 def state(mount_point: str) -> str:
-    """'mounted', 'dead' (the FUSE client is gone: ENOTCONN) or 'absent'."""
+    """'mounted'; 'dead' (the FUSE client is gone), 'unreachable' (no brick answers) or 'no quorum'
+    (too few bricks answer: the replicas refuse every read and write), as the drivers' guard finds it;
+    or 'absent'."""
+    return served(mount_point)[0]
+
+
+def served(mount_point: str) -> tuple[str, str]:
+    """The state of the gluster mount at `mount_point` and, where it does not serve, why."""
     for m in read_mounts():
         if m.mount_point == mount_point and m.fstype == FUSE_TYPE:
             try:
-                os.statvfs(mount_point)
-                return "mounted"
-            except OSError:
-                return "dead"
-    return "absent"
+                probe(m)
+                return "mounted", ""
+            except Unserved as exc:
+                return exc.state, str(exc)
+    return "absent", ""
 
 
 def mount_points_of(source: str) -> list[str]:
@@ -41,9 +48,11 @@ def source_of(mount_point: str) -> str:
 
 def mount(source: str, mount_point: str, options: Sequence[str] = ()) -> None:
     """Mount `source` (`host:/volume[/subdir]`) at `mount_point`, unless it is mounted there already."""
-    now = state(mount_point)
+    now, why = served(mount_point)
     if now == "mounted":
         return
+    if now in ("unreachable", "no quorum"):      # the client is alive and reconnects: a remount would not
+        raise DriverError(why)
     if now == "dead":
         run("umount", "-l", mount_point, what="Unmounting the dead mount")
     os.makedirs(mount_point, exist_ok=True)
@@ -112,7 +121,9 @@ def set_up(layout: Layout, owner: Optional[tuple[int, int]], fstab: Optional[str
 
 def _mount(layout: Layout, dry_run: bool) -> Finding:
     where, check = layout.mount_point, f"mount {layout.mount_point}"
-    now = state(where)
+    now, why = served(where)
+    if now in ("unreachable", "no quorum"):
+        return Finding("fail", check, why, "bring the volume's servers back (`one-gluster check`)")
     if now == "mounted":
         source = source_of(where)
         mounted = source.partition(":")[2].strip("/")

@@ -16,15 +16,16 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Optional
 
 from one_gluster.admin import mounts
-from one_gluster.admin.lab import (COHERENT_CACHES, _alive, _is_fuse_client, _pids_named, _wait, glusterd_pid,
-                                   start_glusterd)
+from one_gluster.admin.lab import COHERENT_CACHES, glusterd_pid, start_glusterd
 from one_gluster.core import gluster, gluster_xml
 from one_gluster.core.commands import run
 from one_gluster.core.errors import DriverError
+from one_gluster.core.processes import alive, is_fuse_client, pids_named, wait_until
 
 DEFAULT_POOL_ROOT = "/var/lib/one-gluster/pool"
 ADDRESSES = ("127.1.1.1", "127.1.1.2", "127.1.1.3")
@@ -55,7 +56,7 @@ class Server:
                 pid = int(f.read().strip())
         except (OSError, ValueError):
             return None
-        return pid if _alive(pid) else None
+        return pid if alive(pid) else None
 
     def cli(self, *args: str):
         """The gluster CLI of this server (its glusterd's socket)."""
@@ -77,20 +78,20 @@ class Server:
             "--xlator-option", f"management.glusterd-sockfile={self.socket}",
             f"--pid-file={self.pidfile}", f"--log-file={os.path.join(self.root, 'glusterd.log')}",
             what=f"Starting glusterd on {self.address}")
-        _wait(self.answers, f"glusterd on {self.address} to answer")
+        wait_until(self.answers, f"glusterd on {self.address} to answer")
 
     def processes(self) -> list[int]:
         """This server's glusterd, bricks and daemons: every gluster process started for its address
         (not the FUSE clients, which name the servers they ask too)."""
         found = []
         for name in ("glusterd", "glusterfsd", "glusterfs"):
-            for pid in _pids_named(name):
+            for pid in pids_named(name):
                 try:
                     with open(f"/proc/{pid}/cmdline", "rb") as f:
                         args = f.read().replace(b"\0", b" ")
                 except OSError:
                     continue
-                if self.address.encode() in args and not _is_fuse_client(pid):
+                if self.address.encode() in args and not is_fuse_client(pid):
                     found.append(pid)
         return found
 
@@ -98,7 +99,7 @@ class Server:
         """The server dies: its glusterd and bricks are killed at once."""
         for pid in self.processes():
             os.kill(pid, signal.SIGKILL)
-        _wait(lambda: not self.processes(), f"the processes of {self.address} to die")
+        wait_until(lambda: not self.processes(), f"the processes of {self.address} to die")
         for dirpath, _dirs, names in os.walk(os.path.join(self.workdir, "vols")):
             for name in names:
                 if name.endswith(".pid"):
@@ -154,12 +155,12 @@ class Pool:
                                   "need on 127.1.1.1-3: stop it first (its bricks and mounts go on serving), or "
                                   "give --stop-glusterd, and `lab down --servers N` starts it again")
             os.kill(default, signal.SIGTERM)
-            _wait(lambda: not _alive(default), "the default glusterd to stop")
-        for server in self.members:
-            server.start()
+            wait_until(lambda: not alive(default), "the default glusterd to stop")
+        with ThreadPoolExecutor(len(self.members)) as workers:     # each glusterd takes ~2 s to start
+            list(workers.map(Server.start, self.members))
         for server in self.members[1:]:
             self.first.cli("peer", "probe", server.address)
-        _wait(self._peers_connected, "the servers to join the pool", timeout=60)
+        wait_until(self._peers_connected, "the servers to join the pool", timeout=60)
         info = self._info()
         if info is None:
             for brick in self.bricks:
@@ -171,9 +172,9 @@ class Pool:
             for option, value in options.items():
                 self.first.cli("volume", "set", self.volume, option, value)
             self.first.cli("volume", "start", self.volume)
-        else:
+        elif not info.started or not all(b.online for b in self.brick_status()):
             self.first.cli("volume", "start", self.volume, "force")
-        _wait(lambda: all(b.online for b in self.brick_status()), "the bricks to come online", timeout=60)
+        wait_until(lambda: all(b.online for b in self.brick_status()), "the bricks to come online", timeout=60)
         mounts.mount(self.source, self.mount_point, self.mount_options)
 
     def _info(self) -> Optional[gluster_xml.VolumeInfo]:
@@ -203,10 +204,14 @@ class Pool:
                 count += sum(1 for name in names if not name.startswith(f"{index}-"))
         return count
 
-    def restore(self, server: Server) -> None:
-        """A lost server comes back: its glusterd starts, and starts its bricks."""
-        server.start()
-        _wait(lambda: all(b.online for b in self.brick_status(server)), f"the bricks of {server.address}", 60)
+    def restore(self, *servers: Server) -> None:
+        """Lost servers come back: their glusterd start, and start their bricks (a glusterd that finds no
+        peer up starts none: servers all lost come back together)."""
+        with ThreadPoolExecutor(len(servers)) as workers:
+            list(workers.map(Server.start, servers))
+        for server in servers:
+            wait_until(lambda: all(b.online for b in self.brick_status(server) if b.host == server.address),
+                       f"the bricks of {server.address}", 60)
 
     def down(self) -> None:
         """Unmount, delete the volume, stop every server, remove the pool's state; the default glusterd

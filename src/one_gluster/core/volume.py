@@ -166,14 +166,74 @@ def require_some_mount(path: str, expected: str = "") -> MountedPath:
             f"{path} is not on a GlusterFS mount (it is on {mount.mount_point}, type {mount.fstype}): "
             f"mount {'gluster volume ' + expected if expected else 'the gluster volume'} there first"
         )
+    return MountedPath(real, mount, probe(mount))
+
+
+class Unserved(DriverError):
+    """A gluster mount that does not serve; `state` says why: 'dead' (its FUSE client is gone),
+    'unreachable' (no brick answers it) or 'no quorum' (too few bricks answer for its replicas)."""
+
+    def __init__(self, message: str, state: str) -> None:
+        super().__init__(message)
+        self.state = state
+
+
+LOOKUP_PROBE = ".one-gluster-lookup"      # a name looked up on the mount and never made
+
+
+def probe(mount: Mount) -> os.statvfs_result:
+    """Prove that gluster `mount` serves: its statvfs (answered by any brick), then a lookup of a name
+    that is not there (never cached: gluster's FUSE mounts keep no negative entries), which a replica
+    that lost client quorum refuses with ENOTCONN. Else raise Unserved, saying what is wrong and what
+    to do. A mount whose volfile server died serves on while its bricks answer, and passes."""
     try:
         fs = os.statvfs(mount.mount_point)
     except OSError as exc:
-        raise DriverError(
-            f"The gluster mount of {mount.source} at {mount.mount_point} is dead ({exc.strerror}): "
-            f"remount it (umount -l {mount.mount_point}; mount -t glusterfs {mount.source} {mount.mount_point})"
-        ) from None
-    return MountedPath(real, mount, fs)
+        raise _unserved(mount, exc, statfs_answered=False) from None
+    try:
+        os.lstat(os.path.join(mount.mount_point, LOOKUP_PROBE))
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise _unserved(mount, exc, statfs_answered=True) from None
+    return fs
+
+
+def why_unserved(within: float = 3.0) -> str:
+    """Why the first gluster mount here that does not serve does not, or "": what an action that met
+    "Transport endpoint is not connected" adds to its error. The mount's client learns that bricks went
+    away some 0.1-1 s after a write to them failed: it is probed again for up to `within` seconds."""
+    import time
+
+    deadline = time.monotonic() + within
+    while True:
+        for mount in read_mounts():
+            if mount.fstype == FUSE_TYPE:
+                try:
+                    probe(mount)
+                except Unserved as exc:
+                    return str(exc)
+        if time.monotonic() > deadline:
+            return ""
+        time.sleep(0.1)
+
+
+def _unserved(mount: Mount, exc: OSError, statfs_answered: bool) -> Unserved:
+    """Why `mount` failed with `exc`: a gone FUSE client, no brick answering, or lost quorum."""
+    from one_gluster.core.processes import fuse_client_of
+
+    volume, where = mount.volume_name, mount.mount_point
+    if fuse_client_of(where) is None:
+        return Unserved(f"The gluster mount of {mount.source} at {where} is dead ({exc.strerror}): remount it "
+                        f"(umount -l {where}; mount -t glusterfs {mount.source} {where})", "dead")
+    check = f"`one-gluster check {volume} --host <a live server>`"
+    if statfs_answered:
+        return Unserved(f"Gluster volume {volume} has lost quorum: too few of its bricks answer its mount at "
+                        f"{where} ({exc.strerror}), and it refuses every read and write until enough are back; "
+                        f"{check} names the lost servers and bricks", "no quorum")
+    return Unserved(f"No brick of gluster volume {volume} answers its mount at {where} ({exc.strerror}): its "
+                    "servers are down, or stopped their bricks when the pool lost server quorum; the mount "
+                    f"serves again by itself when they are back, and {check} names them", "unreachable")
 
 
 def refresh(path: str) -> None:

@@ -97,12 +97,12 @@ def mkfs(req: DsRequest) -> str:
 def clone(req: DsRequest) -> str:
     """Copy image IMAGE/PATH (another image's SOURCE) into a new image. Prints SOURCE FORMAT."""
     image, ds = req.require_image(), req.datastore
+    source, final = new_image_path(ds)               # the mount guard first: a lost volume is said as such
     if not image.path or not os.path.isfile(image.path):
         raise DriverError(f"The image to clone, {image.path or '(none)'}, does not exist")
     refresh(image.path)
     detected = qemu.info(image.path)["format"]
     fmt = _target_format(ds, image, detected)
-    source, final = new_image_path(ds)
     log.info(f"Cloning {image.path} into {source} as {fmt}")
     with Staging(final) as staging:
         temp = staging.temp()
