@@ -28,6 +28,7 @@ from support.domains import (BANNER, BOOT_CODE, core_disk, domain, guest_write, 
                              running_snapshots, settles_to, snapshots, virsh)
 from support.drivers import ImageDatastore, TransferManager, deploy, gluster_disk, imported
 from support.images import allocated, bitmaps, held_extents, make_raw, qemu_img, qemu_io, restored
+from support.labs import SITES
 from support.system import wait_for
 
 MiB = 1 << 20
@@ -61,10 +62,30 @@ class Guest(NamedTuple):
         return etree.tostring(doc)
 
 
-@pytest.fixture(scope="module", params=["GLUSTER", "FILE"])
-def mode(request) -> str:
-    """The image datastore's DISK_TYPE: network disks through libgfapi, or files through the FUSE mount."""
+# (volume, DISK_TYPE): network disks through libgfapi, or files through the FUSE mount. Each GLUSTER
+# domain costs ~3.5 min of libgfapi's 10 s teardowns (gluster 10.3): the volume as created runs it
+# with `-m extended` only.
+CASES = [pytest.param(("plain", "GLUSTER"), marks=pytest.mark.extended, id="GLUSTER-plain"),
+         pytest.param(("replica-3-virt", "GLUSTER"), id="GLUSTER-replica-3-virt"),
+         pytest.param(("plain", "FILE"), id="FILE-plain"),
+         pytest.param(("replica-3-virt", "FILE"), id="FILE-replica-3-virt")]
+
+
+@pytest.fixture(scope="module", params=CASES)
+def case(request) -> tuple[str, str]:
     return request.param
+
+
+@pytest.fixture(scope="module")
+def site(request, case):
+    """(lab, image datastore, TM, where sources go) of the case's volume (SITES)."""
+    lab, ds, tm, sources = (request.getfixturevalue(name) for name in SITES[case[0]])
+    return lab, ds, tm, getattr(sources, "sources", sources)
+
+
+@pytest.fixture(scope="module")
+def mode(case) -> str:
+    return case[1]
 
 
 @pytest.fixture(scope="module")
@@ -101,12 +122,12 @@ def guest(libvirtd, site, mode, vm_ids) -> Iterator[Guest]:
     try:
         assert subprocess.run(["virt-xml-validate", str(work / "domain.xml"), "domain"],
                               capture_output=True).returncode == 0
+        for parent in tm.real(vmid).parents:   # QEMU (libvirt-qemu) opens FILE disks and the files its jobs
+            if parent == Path(tempfile.gettempdir()):   # write by path: let it through pytest's 0700 directories
+                break                                   # above the mount
+            parent.chmod(parent.stat().st_mode | 0o001)
         virsh("define", str(work / "domain.xml"))
         virsh("start", name)
-        for parent in tm.real(vmid).parents:   # QEMU (libvirt-qemu) opens the files its jobs write by path: let
-            if parent == Path(tempfile.gettempdir()):   # it through pytest's 0700 directories above the mount
-                break
-            parent.chmod(parent.stat().st_mode | 0o001)
         yield Guest(mode, name, vmid, disks, ds, tm, sources_dir, work)
     finally:
         virsh("destroy", name, check=False)
@@ -114,8 +135,7 @@ def guest(libvirtd, site, mode, vm_ids) -> Iterator[Guest]:
         shutil.rmtree(work, ignore_errors=True)
 
 
-pytestmark = [pytest.mark.gfapi,
-              pytest.mark.parametrize("site", ["plain", "replica-3-virt"], indirect=True)]
+pytestmark = pytest.mark.gfapi
 
 
 def test_the_guest_boots_from_the_gluster_disks(guest):

@@ -156,7 +156,8 @@ def terminated(life: Life, saved: str) -> None:
 
 
 @pytest.mark.gfapi
-@pytest.mark.parametrize("site", list(SITES), indirect=True)
+@pytest.mark.parametrize("site", [pytest.param(name, marks=[] if name == "replica-3-virt" else [pytest.mark.extended])
+                                  for name in SITES], indirect=True)     # the others: `-m extended` (~35 s each)
 def test_vm_lifecycle_through_libgfapi(site, vm_ids):
     life = born(site, next(vm_ids))
     deployed(life, site[3])

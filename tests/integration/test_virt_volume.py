@@ -159,7 +159,8 @@ def test_with_a_brick_down_the_drivers_go_on_and_it_heals(virt_lab, virt_ds, vir
 
 def test_quorum_lost_during_an_import(virt_lab, virt_ds, sources_dir, http_root):
     """Two bricks of three down while an image downloads: client quorum stops every write. The import
-    fails with the volume's own error and names the staging file it could not remove; once the bricks
+    fails with the volume's own error and why (the lost quorum), and names the staging file it could
+    not remove; once the bricks
     are back, imports go on and leave that file alone until it is a day old (on a sharded volume a
     file's time cannot be set back, so test_ds_safety shows the day-old file removed)."""
     image = sources_dir / "quorum.raw"
@@ -182,6 +183,7 @@ def test_quorum_lost_during_an_import(virt_lab, virt_ds, sources_dir, http_root)
     leftover = virt_ds.directory / staged[0].name
     assert result.returncode == 1 and result.stdout == ""
     assert len(result.plain_errors) == 1 and "Transport endpoint is not connected" in result.plain_errors[0], err
+    assert f"Gluster volume {virt_lab.volume} has lost quorum" in result.plain_errors[0], err     # and why
     assert f"ERROR: cp: Could not remove the staging file {leftover}" in result.stderr
 
     assert wait_for(lambda: answers(leftover), 30)                      # the mount reconnects to the bricks

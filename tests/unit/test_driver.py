@@ -44,3 +44,34 @@ def test_cp_and_monitor_start_without_modules_they_may_not_need():
     for name in ("cp", "monitor"):
         done = subprocess.run([sys.executable, "-c", STARTUP, name], capture_output=True, text=True, check=True)
         assert done.stdout == "\n", (name, done.stdout)
+
+
+TERM_SCRIPT = """
+import os, signal, sys, tempfile
+from one_gluster import driver
+from one_gluster.core.staging import Staging
+
+signal.signal(signal.SIGTERM, driver._on_signal)
+with tempfile.TemporaryDirectory() as work:
+    final = os.path.join(work, "image")
+    with Staging(final) as staging:
+        temp = staging.temp()
+        open(temp, "w").close()
+        if sys.argv[1] == "after":
+            staging.commit(temp)
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+        except SystemExit as exc:
+            print("stopped", exc.code, os.path.exists(final))
+            raise
+    print("answered", os.path.exists(final))
+"""
+
+
+def test_term_stops_an_action_until_its_result_is_in_place_then_it_answers():
+    """oned's timeout TERM unwinds an action (its staging files go); once its result is renamed into
+    place it finishes and answers instead, so that no whole image is left that oned never learns of."""
+    before = subprocess.run([sys.executable, "-c", TERM_SCRIPT, "before"], capture_output=True, text=True)
+    after = subprocess.run([sys.executable, "-c", TERM_SCRIPT, "after"], capture_output=True, text=True)
+    assert (before.returncode, before.stdout) == (143, "stopped 143 False\n"), before.stderr
+    assert (after.returncode, after.stdout) == (0, "answered True\n"), after.stderr

@@ -9,6 +9,7 @@ idempotent: a rerun reports what is already right, and a dead mount is mounted a
 from __future__ import annotations
 
 import os
+import time
 from typing import NamedTuple, Optional, Sequence
 
 from one_gluster.admin.file_edits import replace
@@ -46,13 +47,23 @@ def source_of(mount_point: str) -> str:
     return next(m.source for m in reversed(read_mounts()) if m.mount_point == mount_point)
 
 
-def mount(source: str, mount_point: str, options: Sequence[str] = ()) -> None:
-    """Mount `source` (`host:/volume[/subdir]`) at `mount_point`, unless it is mounted there already."""
+def mount(source: str, mount_point: str, options: Sequence[str] = (), reconnect: float = 15.0) -> None:
+    """Mount `source` (`host:/volume[/subdir]`) at `mount_point`, unless it is mounted there already. A
+    mount whose client lives but finds too few bricks is not remounted (a new client would find no
+    more): it is given `reconnect` seconds to find them (it retries every few seconds by itself, as
+    after bricks were just started again), then refused with what is wrong."""
     now, why = served(mount_point)
     if now == "mounted":
         return
-    if now in ("unreachable", "no quorum"):      # the client is alive and reconnects: a remount would not
-        raise DriverError(why)
+    if now in ("unreachable", "no quorum"):
+        deadline = time.monotonic() + reconnect
+        while now in ("unreachable", "no quorum") and time.monotonic() < deadline:
+            time.sleep(0.5)
+            now, why = served(mount_point)
+        if now in ("unreachable", "no quorum"):
+            raise DriverError(why)
+        if now == "mounted":
+            return
     if now == "dead":
         run("umount", "-l", mount_point, what="Unmounting the dead mount")
     os.makedirs(mount_point, exist_ok=True)

@@ -13,7 +13,7 @@ import tempfile
 import time
 import zlib
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Sequence
 
 from one_gluster.core.commands import run
 from one_gluster.core.errors import DriverError
@@ -81,11 +81,34 @@ def pack(payload: str, pubkey: str = "") -> str:
     return base64.b64encode(zlib.compress(data) + b"\n").decode("ascii")
 
 
-def send(kind: str, ok: bool, oid: int, payload: str, monitord: Optional[Monitord] = None) -> None:
+DATAGRAM = 65507        # the most one UDP datagram over IPv4 carries (65,535 less the IP and UDP headers)
+
+
+def send(kind: str, ok: bool, oid: int, records: Sequence[str], monitord: Optional[Monitord] = None) -> int:
+    """Send `records` (the lines of one payload) to monitord as `kind` messages, in as few as each fit
+    one UDP datagram, and return how many were sent. monitord takes each message on its own: a
+    MONITOR_VM message updates the VMs it names, and one of the datastore monitor (oid -1, timestamp
+    0) is never dropped as older than the last."""
     monitord = monitord or read_config()
     pubkey = monitord.pubkey if monitord.pubkey and os.access(monitord.pubkey, os.R_OK) else ""
     stamp = 0 if oid == -1 else int(time.time())
-    line = f"{kind} {'SUCCESS' if ok else 'FAILURE'} {oid} {stamp} {pack(payload, pubkey)}\n"
+    head = f"{kind} {'SUCCESS' if ok else 'FAILURE'} {oid} {stamp} "
+    lines = _datagrams(head, list(records), pubkey)
     family = socket.AF_INET6 if ":" in monitord.address else socket.AF_INET
     with socket.socket(family, socket.SOCK_DGRAM) as sock:
-        sock.sendto(line.encode("ascii"), (monitord.address, monitord.port))
+        for line in lines:
+            sock.sendto(line, (monitord.address, monitord.port))
+    return len(lines)
+
+
+def _datagrams(head: str, records: list[str], pubkey: str) -> list[bytes]:
+    """The messages that carry `records`, each within DATAGRAM bytes: all in one when they fit, else
+    cut in halves until each part fits. One record too long for a datagram is an error."""
+    payload = "\n".join(records)
+    line = f"{head}{pack(payload, pubkey)}\n".encode("ascii")
+    if len(line) <= DATAGRAM:
+        return [line]
+    if len(records) < 2:
+        raise DriverError(f"A monitoring record of {len(line)} bytes does not fit one UDP datagram")
+    half = len(records) // 2
+    return _datagrams(head, records[:half], pubkey) + _datagrams(head, records[half:], pubkey)

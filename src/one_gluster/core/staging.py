@@ -14,6 +14,13 @@ from one_gluster.core.errors import DriverError
 
 _STAGED = re.compile(r"\..+\.[0-9a-f]{8}\.[a-z0-9]+")     # the names Staging.temp gives
 STALE_AFTER = 24 * 3600  # seconds a staging file goes unwritten before it counts as left behind
+_committed = False       # has this process renamed a result into place?
+
+
+def committed() -> bool:
+    """Whether this process has renamed a result into place: from then on the driver answers oned
+    rather than stop at TERM, which would leave a whole image that oned never learns of."""
+    return _committed
 
 
 def fsync_path(path: str) -> None:
@@ -68,8 +75,10 @@ class Staging:
     def commit(self, temp: str) -> None:
         """fsync `temp` (again, after a flush ahead: little is left by then) and rename it over the
         final name."""
+        global _committed
         self._join_flushes()
         fsync_path(temp)
+        _committed = True            # before the rename: a TERM handled right after it must see it
         os.replace(temp, self.final)
         self._temps.remove(temp)
 
