@@ -32,6 +32,12 @@ from support.killing import STAGED
 T = TypeVar("T")
 AT_ONCE = 20
 
+# Out of the default run (`tests/run.sh -m extended tests/reliability/test_concurrency.py`): in a CI
+# run, after the rest of the suite, the brick of the test volume stopped answering for 42 s while 20
+# mkswap ran at once (the client's ping timeout disconnected it, did not reconnect, and left the
+# writers waiting on FUSE for good). To find out before it runs in CI again: docs/reliability.md.
+pytestmark = pytest.mark.extended
+
 
 def at_once(calls: Iterable[Callable[[], T]]) -> list[T]:
     """Run the calls together, AT_ONCE at a time; their results in order."""
