@@ -84,14 +84,10 @@ def source_image(site: Site, name: str, size_mb: int, data_mb: int, fmt: str = "
     return path
 
 
-def new_image_case(site: Site, launch: Launch, expected: str, fmt: str) -> Case:
-    """An action that makes a new image in the datastore and prints its SOURCE first on stdout."""
+def new_image_case(site: Site, launch: Launch, whole: Callable[[Path], None]) -> Case:
+    """An action that makes a new image in the datastore and prints its SOURCE first on stdout;
+    `whole(path)` checks that an image it made is complete and right."""
     before = visible(site.images)
-
-    def whole(source: Path) -> None:
-        checked(source)
-        assert json.loads(qemu_img("info", "-U", "--output=json", str(source)))["format"] == fmt
-        assert digest(source) == expected, f"{source} is not the whole image"
 
     def finished(outcome: Outcome) -> None:
         source = Path(outcome.stdout.split()[0])
@@ -113,16 +109,28 @@ def new_image_case(site: Site, launch: Launch, expected: str, fmt: str) -> Case:
     return Case(launch, finished, as_before, [site.images], undo)
 
 
+def copy_of(raw: Path, fmt: str) -> Callable[[Path], None]:
+    """The check that an image holds what the raw image `raw` holds, in format `fmt`."""
+    expected = digest(raw)
+
+    def whole(source: Path) -> None:
+        checked(source)
+        assert json.loads(qemu_img("info", "-U", "--output=json", str(source)))["format"] == fmt
+        assert digest(source) == expected, f"{source} is not the whole image"
+
+    return whole
+
+
 def cp_local(site: Site) -> Case:
     raw = source_image(site, "cp", 128, 32)
     return new_image_case(site, site.ds_launch("cp", onedsim.image(0, path=str(raw)), DRIVER="qcow2"),
-                          digest(raw), "qcow2")
+                          copy_of(raw, "qcow2"))
 
 
 def cp_http(site: Site) -> Case:
     raw = source_image(site, "cp", 128, 32)
     return new_image_case(site, site.ds_launch("cp", onedsim.image(0, path=f"{site.http}/{raw.name}"),
-                                               DRIVER="qcow2"), digest(raw), "qcow2")
+                                               DRIVER="qcow2"), copy_of(raw, "qcow2"))
 
 
 def ds_clone(site: Site) -> Case:
@@ -130,35 +138,19 @@ def ds_clone(site: Site) -> Case:
     image = site.images / "kill-clone-image"
     if not image.exists():
         qemu_img("convert", "-O", "qcow2", str(raw), str(image))
-    return new_image_case(site, site.ds_launch("clone", onedsim.image(2, path=str(image))), digest(raw), "qcow2")
+    return new_image_case(site, site.ds_launch("clone", onedsim.image(2, path=str(image))), copy_of(raw, "qcow2"))
+
+
+def empty_ext4(source: Path) -> None:
+    """The check that a new datablock is a 256 MB raw image holding an ext4 filesystem."""
+    assert os.path.getsize(source) == 256 * MiB
+    probe = subprocess.run(["blkid", "-p", "-o", "value", "-s", "TYPE", str(source)], capture_output=True, text=True)
+    assert probe.stdout.strip() == "ext4", probe.stdout + probe.stderr
 
 
 def mkfs(site: Site) -> Case:
-    before = visible(site.images)
-
-    def whole(source: Path) -> None:
-        assert os.path.getsize(source) == 256 * MiB
-        probe = subprocess.run(["blkid", "-p", "-o", "value", "-s", "TYPE", str(source)], capture_output=True,
-                               text=True)
-        assert probe.stdout.strip() == "ext4", probe.stdout + probe.stderr
-
-    def finished(outcome: Outcome) -> None:
-        source = Path(outcome.stdout.split()[0])
-        assert source.name in visible(site.images) - before
-        whole(source)
-
-    def as_before(_: Outcome) -> int:
-        orphans = visible(site.images) - before          # whole, renamed in by a process killed before it answered
-        for name in orphans:
-            whole(site.images / name)
-        return len(orphans)
-
-    def undo() -> None:
-        for name in visible(site.images) - before:
-            (site.images / name).unlink()
-
-    return Case(site.ds_launch("mkfs", onedsim.image(1, fmt="raw", fs="ext4", size_mb=256)), finished, as_before,
-                [site.images], undo)
+    return new_image_case(site, site.ds_launch("mkfs", onedsim.image(1, fmt="raw", fs="ext4", size_mb=256)),
+                          empty_ext4)
 
 
 def _vm(site: Site, image: Path, fmt: str, **disk: str) -> tuple[int, Path]:
