@@ -14,7 +14,7 @@ import signal
 import sys
 from typing import NoReturn, Optional
 
-from one_gluster.core import log
+from one_gluster.core import log, processes
 from one_gluster.core.errors import CommandError, DriverError
 
 
@@ -40,11 +40,15 @@ def _dispatch(kind: str, action: str) -> Optional[str]:
 
 
 def _on_signal(signum: int, _frame: object) -> None:
-    """oned's timeout sends TERM to the process group: unwind, so that staged files are removed; but
-    once a result is renamed into place, finish and answer (oned would never learn of it)."""
+    """oned's timeout sends TERM to the process group: stop, leaving nothing behind (the children the
+    signal missed are killed, the staging files removed) and unwind; but once a result is renamed
+    into place, finish and answer (oned would never learn of it)."""
     staging = sys.modules.get("one_gluster.core.staging")
     if staging is not None and staging.committed():
         return
+    processes.stop_children()
+    if staging is not None:
+        staging.abandon()
     raise SystemExit(128 + signum)
 
 

@@ -3,8 +3,12 @@ action starts without the modules only some of its requests need."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import time
+
+from one_gluster.core import processes
 
 SCRIPT = """
 import sys, threading
@@ -75,3 +79,36 @@ def test_term_stops_an_action_until_its_result_is_in_place_then_it_answers():
     after = subprocess.run([sys.executable, "-c", TERM_SCRIPT, "after"], capture_output=True, text=True)
     assert (before.returncode, before.stdout) == (143, "stopped 143 False\n"), before.stderr
     assert (after.returncode, after.stdout) == (0, "answered True\n"), after.stderr
+
+
+MISSED_CHILD_SCRIPT = """
+import os, signal, subprocess, sys, tempfile, time
+from one_gluster import driver
+from one_gluster.core.staging import Staging
+
+signal.signal(signal.SIGTERM, driver._on_signal)
+with Staging(os.path.join(sys.argv[1], "image")) as staging:
+    temp = staging.temp()
+    writer = subprocess.Popen(["sh", "-c", 'while :; do printf x >> "$1"; sleep 0.01; done', "-", temp],
+                              start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    print(writer.pid, flush=True)
+    while not os.path.exists(temp):
+        time.sleep(0.01)
+    os.kill(os.getpid(), signal.SIGTERM)
+"""
+
+
+def test_term_stops_the_children_it_missed_and_leaves_no_staging_file(tmp_path):
+    """A child forked just after oned's TERM reached the process group did not get it, and would go on
+    writing: the driver kills it before it removes its staging files and stops."""
+    done = subprocess.run([sys.executable, "-c", MISSED_CHILD_SCRIPT, str(tmp_path)], capture_output=True,
+                          text=True, timeout=30)
+    assert done.returncode == 143, done.stderr
+    writer = int(done.stdout)
+    try:
+        time.sleep(0.3)
+        assert not processes.alive(writer)
+        assert os.listdir(tmp_path) == []
+    finally:
+        if processes.alive(writer):
+            os.kill(writer, 9)

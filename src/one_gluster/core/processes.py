@@ -1,23 +1,45 @@
-"""The gluster processes of this machine, as /proc shows them: who is alive, and which FUSE client
-serves a mount point."""
+"""Processes as /proc shows them: who is alive, the gluster daemons of this machine and which FUSE
+client serves a mount point, and the children a driver leaves when it is stopped."""
 
 from __future__ import annotations
 
 import os
+import signal
 import time
 from typing import Callable, Optional
 
 from one_gluster.core.errors import DriverError
 
 
-def alive(pid: int) -> bool:
-    """A process that exists and is not a zombie (killed gluster daemons linger as zombies)."""
+def _stat(pid: int) -> list[str]:
+    """The fields of /proc/PID/stat after the command name: state, parent pid, ... ([] when gone)."""
     try:
         with open(f"/proc/{pid}/stat") as f:
-            state = f.read().rpartition(")")[2].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state not in ("Z", "X")
+            return f.read().rpartition(")")[2].split()
+    except OSError:
+        return []
+
+
+def alive(pid: int) -> bool:
+    """A process that exists and is not a zombie (killed gluster daemons linger as zombies)."""
+    fields = _stat(pid)
+    return bool(fields) and fields[0] not in ("Z", "X")
+
+
+def stop_children(timeout: float = 3.0) -> None:
+    """KILL this process's children and wait up to `timeout` s until none runs. A signal sent to the
+    process group misses a child forked just after it, which would go on writing after the driver
+    stopped."""
+    me = str(os.getpid())
+    children = [int(p) for p in os.listdir("/proc") if p.isdigit() and _stat(int(p))[1:2] == [me]]
+    for pid in children:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + timeout
+    while any(alive(pid) for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.01)
 
 
 def _cmdline(pid: int) -> list[bytes]:

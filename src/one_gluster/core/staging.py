@@ -15,12 +15,24 @@ from one_gluster.core.errors import DriverError
 _STAGED = re.compile(r"\..+\.[0-9a-f]{8}\.[a-z0-9]+")     # the names Staging.temp gives
 STALE_AFTER = 24 * 3600  # seconds a staging file goes unwritten before it counts as left behind
 _committed = False       # has this process renamed a result into place?
+_live: set[str] = set()  # the staging files of this process not yet renamed or removed
 
 
 def committed() -> bool:
     """Whether this process has renamed a result into place: from then on the driver answers oned
     rather than stop at TERM, which would leave a whole image that oned never learns of."""
     return _committed
+
+
+def abandon() -> None:
+    """Remove every staging file of this process at once: the driver is being stopped (TERM), and the
+    unwinding it starts may be cut short."""
+    for path in list(_live):
+        _live.discard(path)
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
 
 
 def fsync_path(path: str) -> None:
@@ -48,6 +60,7 @@ class Staging:
         """A new temporary name in the final file's directory (same filesystem, so rename is atomic)."""
         path = os.path.join(self._dir, f".{self._base}.{token(4)}.{tag}")
         self._temps.append(path)
+        _live.add(path)
         return path
 
     def flush_ahead(self, temp: str) -> None:
@@ -81,6 +94,7 @@ class Staging:
         _committed = True            # before the rename: a TERM handled right after it must see it
         os.replace(temp, self.final)
         self._temps.remove(temp)
+        _live.discard(temp)
 
     def __enter__(self) -> "Staging":
         # said here, with whose the directory is: the tools that write the files say only "Permission denied"
@@ -94,6 +108,7 @@ class Staging:
         for thread, _ in self._flushes:   # an action that failed: its flushes end before their files go
             thread.join()
         for path in self._temps:
+            _live.discard(path)
             try:
                 os.unlink(path)
             except FileNotFoundError:
