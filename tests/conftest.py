@@ -78,6 +78,28 @@ def oned() -> Iterator[onedsim.OnedApi]:
         yield api
 
 
+@pytest.fixture
+def monitord(tmp_path) -> Iterator[onedsim.Monitord]:
+    """monitord's UDP socket on loopback and the ONE_LOCATION whose monitord.conf names it (stand-in: no
+    registry ships monitord)."""
+    listener = onedsim.Monitord(str(tmp_path / "one"))
+    yield listener
+    listener.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cache_home(tmp_path_factory) -> Iterator[Path]:
+    """The drivers' cache directory (XDG_CACHE_HOME: the TM monitor keeps its listings there) for the
+    session, so that nothing lands in this machine's home."""
+    before = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))
+    yield Path(os.environ["XDG_CACHE_HOME"])
+    if before is None:
+        del os.environ["XDG_CACHE_HOME"]
+    else:
+        os.environ["XDG_CACHE_HOME"] = before
+
+
 @pytest.fixture(scope="session")
 def auth_file(tmp_path_factory) -> str:
     auth = tmp_path_factory.mktemp("one") / "one_auth"

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 PACKAGES=(glusterfs-server glusterfs-client qemu-utils qemu-block-extra xorriso e2fsprogs xfsprogs
-          btrfs-progs dosfstools python3-venv openssl
+          btrfs-progs dosfstools python3-venv openssl strace
           # a real libvirtd for the end-to-end test of the gluster network disks
           libvirt-clients libvirt-daemon-system libvirt-daemon-driver-qemu
           libvirt-daemon-driver-storage-gluster qemu-system-x86 libxml2-utils)

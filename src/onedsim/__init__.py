@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import base64
 import os
+import re
+import socket
 import subprocess
 import threading
-from typing import Any, Mapping, Optional, Sequence
+import zlib
+from typing import Any, Mapping, NamedTuple, Optional, Sequence
 
 from lxml import etree
 
@@ -238,3 +241,83 @@ class OnedApi:
     def __exit__(self, *exc: object) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+def system_monitor_request(ds_id: int, location: str, vm_disks: bool) -> bytes:
+    """What oned sends a system datastore's TM `monitor` on stdin (DATASTORE_LOCATION without its trailing
+    slash; MONITOR_VM_DISKS=1 asks for each VM's disk sizes, sent to monitord)."""
+    node = datastore(ds_id, f"{location.rstrip('/')}//{ds_id}", {"SHARED": "YES", "TYPE": "SYSTEM_DS"},
+                     name="gsys", ds_type=1)
+    return request(node, extra={"DATASTORE_LOCATION": location.rstrip("/"), "MONITOR_VM_DISKS": str(int(vm_disks))})
+
+
+class Monitord:
+    """A UDP socket on loopback where monitord listens, and the ONE_LOCATION whose etc/monitord.conf names
+    it as OpenNebula writes that file: the stand-in for monitord, which no registry ships."""
+
+    def __init__(self, one_location: str) -> None:
+        self.one_location = one_location
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 << 20)
+        self.conf = os.path.join(one_location, "etc", "monitord.conf")
+        os.makedirs(os.path.dirname(self.conf), exist_ok=True)
+        self.configure(pubkey="")
+
+    def configure(self, pubkey: str) -> None:
+        """(Re)write monitord.conf's NETWORK section, naming `pubkey` ("" for none)."""
+        with open(self.conf, "w", encoding="utf-8") as f:
+            f.write(f'NETWORK = [\n    ADDRESS = "0.0.0.0",\n    MONITOR_ADDRESS = "auto",\n'
+                    f'    PORT    = {self.sock.getsockname()[1]},\n    THREADS = 8,\n    PUBKEY  = "{pubkey}",\n'
+                    f'    PRIKEY  = ""\n]\n')
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"ONE_LOCATION": self.one_location}
+
+    def messages(self, wait: float = 10.0, quiet: float = 0.3) -> list["Message"]:
+        """What arrived: the first message within `wait` seconds, then any more until `quiet` seconds pass
+        with none; [] when nothing came."""
+        found: list[Message] = []
+        self.sock.settimeout(wait)
+        try:
+            while True:
+                found.append(Message.decode(self.sock.recv(1 << 17)))
+                self.sock.settimeout(quiet)
+        except socket.timeout:
+            return found
+
+    def vm_disks(self, wait: float = 10.0) -> dict[int, dict[int, int]]:
+        """The MONITOR_VM records that arrived: VM id -> disk id -> DISK_SIZE in MB."""
+        found: dict[int, dict[int, int]] = {}
+        for message in self.messages(wait):
+            for vmid, attrs in message.vms().items():
+                found[vmid] = {int(d): int(s) for d, s in re.findall(r"DISK_SIZE = \[ ID=(\d+), SIZE=(\d+)\]", attrs)}
+        return found
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class Message(NamedTuple):
+    """One message to monitord, as `send_to_monitor` sends it: `<TYPE> SUCCESS|FAILURE <oid> <ts> <base64>`
+    and a newline, the base64 holding the zlib-deflated payload and a newline."""
+
+    header: list[str]
+    payload: bytes     # inflated; RSA blocks when monitord.conf names a PUBKEY
+    size: int          # of the datagram
+
+    @classmethod
+    def decode(cls, datagram: bytes) -> "Message":
+        if not datagram.endswith(b"\n") or datagram.count(b"\n") != 1:
+            raise ValueError(f"not one line: {datagram[:80]!r}")
+        fields = datagram[:-1].decode().split(" ")
+        packed = base64.b64decode(fields[-1], validate=True)
+        if len(fields) != 5 or not packed.endswith(b"\n"):
+            raise ValueError(f"not send_to_monitor's format: {datagram[:80]!r}")
+        return cls(fields[:4], zlib.decompress(packed[:-1]), len(datagram))
+
+    def vms(self) -> dict[int, str]:
+        """VM id -> its MONITOR attributes, of a plain MONITOR_VM message."""
+        return {int(vmid): base64.b64decode(attrs).decode()
+                for vmid, attrs in re.findall(r'VM=\[ID=(\d+), MONITOR="([^"]+)"\]', self.payload.decode())}

@@ -198,10 +198,9 @@ def boots(tm: TransferManager, vmid: int, disk_id: int) -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def system_request(tm: TransferManager) -> bytes:
-    node = onedsim.datastore(SYSTEM_DS, f"{tm.location}/{SYSTEM_DS}", {"SHARED": "YES", "TYPE": "SYSTEM_DS"},
-                             name="gsys", ds_type=1)
-    return onedsim.request(node, extra={"DATASTORE_LOCATION": tm.location.rstrip("/"), "MONITOR_VM_DISKS": "0"})
+def monitor(tm: TransferManager) -> Called:
+    """The system datastore's TM monitor, as oned runs it (without the VMs' disk sizes)."""
+    return tm.call("monitor", SYSTEM_DS, stdin=onedsim.system_monitor_request(SYSTEM_DS, tm.location, False))
 
 
 def test_server_1_lost_every_action_works_and_heal_levels_the_bricks(pool, pool_ds, pool_tm, sources_dir,
@@ -230,7 +229,7 @@ def test_server_1_lost_every_action_works_and_heal_levels_the_bricks(pool, pool_
     boots(tm, vmid, 3)
     saved = f"{ds.base_path}/{'ab' * 16}"
     powered_off_vm_actions(tm, vmid, disks, saved)
-    assert "TOTAL_MB=" in tm.ok("monitor", SYSTEM_DS, stdin=system_request(tm)).stdout
+    assert "TOTAL_MB=" in monitor(tm).stdout
     deploy(tm, vmid, *disks, lcm_state=11)                              # EPILOG
     tm.ok("mvds", tm.disk(vmid, 1), persistent, vmid, IMAGE_DS)
     for i in range(4):
@@ -300,7 +299,7 @@ def test_quorum_lost_every_action_refuses_in_one_line_and_changes_nothing(pool, 
             "TM snap_revert": tm.call("snap_revert", tm.disk(vmid, 0), 0, vmid, IMAGE_DS),
             "TM cpds": tm.call("cpds", tm.disk(vmid, 0), f"{ds.base_path}/{'cd' * 16}", -1, vmid, IMAGE_DS),
             "TM resize": tm.call("resize", tm.disk(vmid, 0), 64, vmid, IMAGE_DS),
-            "TM monitor": tm.call("monitor", SYSTEM_DS, stdin=system_request(tm)),
+            "TM monitor": monitor(tm),
             "TM delete": tm.call("delete", tm.disk(vmid, 0), vmid, IMAGE_DS),
         }
         # (mvds is not asked: it touches nothing, a persistent disk is its image already)

@@ -6,14 +6,15 @@ from __future__ import annotations
 import base64
 import os
 import re
-import socket
+import shutil
 import subprocess
-import zlib
+import time
 
 import pytest
 from lxml import etree
 
 import onedsim
+from one_gluster.tm import vm_listings
 from support.drivers import deploy, gluster_disk, imported
 
 MiB = 1 << 20
@@ -24,91 +25,96 @@ def source(ds, sources_dir):
     return imported(ds, sources_dir, "mon", "raw")[0]
 
 
-@pytest.fixture
-def monitord(tmp_path):
-    """A UDP socket where monitord would listen, and ONE_LOCATION/etc/monitord.conf naming it."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.settimeout(10)
-    (tmp_path / "etc").mkdir()
-    conf = tmp_path / "etc" / "monitord.conf"
-    conf.write_text('NETWORK = [\n    ADDRESS = "0.0.0.0",\n    MONITOR_ADDRESS = "auto",\n'
-                    f'    PORT    = {sock.getsockname()[1]},\n    THREADS = 8,\n    PUBKEY  = "",\n'
-                    '    PRIKEY  = ""\n]\n')
-    yield sock, tmp_path, conf
-    sock.close()
+def monitor(tm, monitord, vm_disks: bool = True):
+    return tm.ok("monitor", 100, stdin=onedsim.system_monitor_request(100, tm.location, vm_disks), env=monitord.env)
 
 
-def system_request(tm, monitor_vm_disks: int) -> bytes:
-    node = onedsim.datastore(100, f"{tm.location}/100", {"SHARED": "YES", "TYPE": "SYSTEM_DS"}, name="gsys",
-                             ds_type=1)
-    return onedsim.request(node, extra={"DATASTORE_LOCATION": tm.location.rstrip("/"),
-                                        "MONITOR_VM_DISKS": str(monitor_vm_disks)})
-
-
-def decode(datagram: bytes) -> tuple[list[str], str]:
-    """send_to_monitor's message: header fields and the payload (base64, zlib, one newline each)."""
-    assert datagram.endswith(b"\n") and datagram.count(b"\n") == 1
-    fields = datagram.decode()[:-1].split(" ")
-    packed = base64.b64decode(fields[4], validate=True)
-    assert packed.endswith(b"\n")
-    return fields[:4], zlib.decompress(packed[:-1]).decode()
+def du(path) -> int:
+    """`du -mL`: the space a file uses, in MB rounded up."""
+    return -(-os.stat(path).st_blocks * 512 // MiB)
 
 
 def test_monitor_reports_capacity_and_sends_vm_disk_sizes(tm, source, monitord, vm_ids):
-    sock, one_location, _ = monitord
     vmid = next(vm_ids)
     deploy(tm, vmid, gluster_disk(0, source, "raw"))
     tm.ok("clone", f"vm:{source}", tm.disk(vmid, 0), vmid, 101)
     tm.ok("mkswap", 16, tm.disk(vmid, 1), vmid, 100)
     tm.ok("snap_create", tm.disk(vmid, 0), 0, vmid, 101)
-    done = tm.ok("monitor", 100, stdin=system_request(tm, 1), env={"ONE_LOCATION": str(one_location)})
-    lines = done.stdout.split("\n")
+    lines = monitor(tm, monitord).stdout.split("\n")
     df = subprocess.run(["df", "-B1M", "-P", tm.location + "100"], capture_output=True, text=True).stdout
     total = df.splitlines()[1].split()[1]
     assert lines[0].startswith("USED_MB=") and lines[1].startswith("FREE_MB=") and lines[2] == f"TOTAL_MB={total}"
-    header, payload = decode(sock.recv(65536))
-    assert header == ["MONITOR_VM", "SUCCESS", "-1", "0"]
-    assert payload.endswith("\n") and "\n" not in payload[:-1]
-    reports = dict(re.findall(r'VM=\[ID=(\d+), MONITOR="([^"]+)"\]', payload))
-    mine = base64.b64decode(reports[str(vmid)]).decode()
-    du = lambda path: -(-os.stat(path).st_blocks * 512 // MiB)          # du -mL: space used, rounded up
+    [message] = monitord.messages()
+    assert message.header == ["MONITOR_VM", "SUCCESS", "-1", "0"]
+    assert message.payload.endswith(b"\n") and b"\n" not in message.payload[:-1]
     assert du(tm.real(vmid, 0)) >= 2
-    assert mine == (f"DISK_SIZE = [ ID=0, SIZE={du(tm.real(vmid, 0))}] "
-                    f"SNAPSHOT_SIZE = [ ID=0, DISK_ID=0, SIZE={du(f'{tm.real(vmid, 0)}.snap/0')}] "
-                    f"DISK_SIZE = [ ID=1, SIZE={du(tm.real(vmid, 1))}]\n")
+    assert message.vms()[vmid] == (f"DISK_SIZE = [ ID=0, SIZE={du(tm.real(vmid, 0))}] "
+                                   f"SNAPSHOT_SIZE = [ ID=0, DISK_ID=0, SIZE={du(f'{tm.real(vmid, 0)}.snap/0')}] "
+                                   f"DISK_SIZE = [ ID=1, SIZE={du(tm.real(vmid, 1))}]\n")
 
 
 def test_monitor_without_vm_disks_sends_nothing(tm, monitord):
-    sock, one_location, _ = monitord
-    tm.ok("monitor", 100, stdin=system_request(tm, 0), env={"ONE_LOCATION": str(one_location)})
-    sock.settimeout(0.5)
-    with pytest.raises(socket.timeout):
-        sock.recv(65536)
+    monitor(tm, monitord, vm_disks=False)
+    assert monitord.messages(wait=0.5) == []
 
 
-def test_monitor_encrypts_for_a_keyed_monitord(tm, source, monitord, vm_ids):
-    sock, one_location, conf = monitord
-    key, pub = one_location / "monitord.key", one_location / "monitord.pub"
+def test_monitor_encrypts_for_a_keyed_monitord(tm, source, monitord, vm_ids, tmp_path):
+    key, pub = tmp_path / "monitord.key", tmp_path / "monitord.pub"
     subprocess.run(["openssl", "genrsa", "-out", str(key), "1024"], check=True, capture_output=True)
     subprocess.run(["openssl", "rsa", "-in", str(key), "-RSAPublicKey_out", "-out", str(pub)], check=True,
                    capture_output=True)
-    conf.write_text(conf.read_text().replace('PUBKEY  = ""', f'PUBKEY  = "{pub}"'))
+    monitord.configure(pubkey=str(pub))
     vmid = next(vm_ids)
     deploy(tm, vmid, gluster_disk(0, source, "raw"))
     tm.ok("clone", f"vm:{source}", tm.disk(vmid, 0), vmid, 101)
-    tm.ok("monitor", 100, stdin=system_request(tm, 1), env={"ONE_LOCATION": str(one_location)})
-    fields = sock.recv(65536).decode()[:-1].split(" ")
-    assert fields[:4] == ["MONITOR_VM", "SUCCESS", "-1", "0"]
-    sealed = zlib.decompress(base64.b64decode(fields[4], validate=True)[:-1])
+    monitor(tm, monitord)
+    [message] = monitord.messages()
+    assert message.header == ["MONITOR_VM", "SUCCESS", "-1", "0"]
+    sealed = message.payload
     assert len(sealed) % 128 == 0                                      # whole RSA-1024 blocks
     plain = b""
     for i in range(0, len(sealed), 128):
-        block = one_location / "block"
+        block = tmp_path / "block"
         block.write_bytes(sealed[i:i + 128])
         plain += subprocess.run(["openssl", "pkeyutl", "-decrypt", "-inkey", str(key), "-in", str(block)],
                                 check=True, capture_output=True).stdout
     assert f"VM=[ID={vmid}, MONITOR=" in plain.decode() and plain.endswith(b"\n")
+
+
+def listed(tm, monitord, tmp_path) -> set[int]:
+    """The VM directories of system datastore 100 that one monitor run opened (seen by strace)."""
+    trace = tmp_path / "trace"
+    system = os.path.realpath(f"{tm.location}100")
+    stdin = onedsim.system_monitor_request(100, tm.location, True)
+    done = subprocess.run(["strace", "-f", "-qq", "-s", "4096", "-e", "trace=openat", "-o", str(trace),
+                           str(tm.remotes / "tm" / "gluster" / "monitor"), "100"], input=stdin,
+                          capture_output=True, env={**tm.env, **monitord.env}, check=False)
+    assert done.returncode == 0, done.stderr
+    opened = re.findall(r'openat\(AT_FDCWD, "([^"]+)", [^)]*O_DIRECTORY', trace.read_text())
+    return {int(os.path.basename(path)) for path in opened
+            if os.path.dirname(os.path.realpath(path)) == system and os.path.basename(path).isdigit()}
+
+
+def test_monitor_lists_again_only_the_vm_directories_that_changed(tm, source, monitord, vm_ids, tmp_path):
+    vms = [next(vm_ids) for _ in range(3)]
+    for vmid in vms:
+        deploy(tm, vmid, gluster_disk(0, source, "raw"))
+        tm.ok("clone", f"vm:{source}", tm.disk(vmid, 0), vmid, 101)
+    time.sleep(vm_listings.RACY + 0.5)                 # a directory changed within RACY s is listed again
+    assert set(vms) <= listed(tm, monitord, tmp_path)
+    monitord.messages()
+    with open(tm.real(vms[0], 0), "r+b") as disk:      # a disk grows; its directory is as it was
+        disk.seek(16 * MiB)
+        disk.write(os.urandom(4 * MiB))
+    tm.ok("mkswap", 16, tm.disk(vms[1], 1), vms[1], 100)
+    shutil.rmtree(tm.real(vms[2]))
+    assert listed(tm, monitord, tmp_path) & set(vms) == {vms[1]}
+    reports = {vmid: attrs for message in monitord.messages() for vmid, attrs in message.vms().items()}
+    assert reports[vms[0]] == f"DISK_SIZE = [ ID=0, SIZE={du(tm.real(vms[0], 0))}]\n"
+    assert du(tm.real(vms[0], 0)) >= 5
+    assert reports[vms[1]] == (f"DISK_SIZE = [ ID=0, SIZE={du(tm.real(vms[1], 0))}] "
+                               f"DISK_SIZE = [ ID=1, SIZE={du(tm.real(vms[1], 1))}]\n")
+    assert vms[2] not in reports
 
 
 def vm_document(vmid: int, *tms: str) -> bytes:

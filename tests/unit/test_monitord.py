@@ -6,32 +6,27 @@ import base64
 import os
 import re
 import socket
-import zlib
 
 import pytest
 
+import onedsim
 from one_gluster.core import monitord
 
 
 @pytest.fixture
-def listener():
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
-    sock.settimeout(5)
-    yield sock, monitord.Monitord("127.0.0.1", sock.getsockname()[1], "")
-    sock.close()
+def listener(tmp_path):
+    """monitord's stand-in, and where send() finds it."""
+    stand_in = onedsim.Monitord(str(tmp_path))
+    stand_in.sock.settimeout(5)
+    yield stand_in.sock, monitord.Monitord("127.0.0.1", stand_in.sock.getsockname()[1], "")
+    stand_in.close()
 
 
-def received(sock: socket.socket, count: int) -> list[tuple[list[str], str]]:
-    """`count` datagrams: (header fields, the payload deflated and base64'ed as send_to_monitor does)."""
-    out = []
-    for _ in range(count):
-        datagram = sock.recv(1 << 17)
-        assert len(datagram) <= monitord.DATAGRAM and datagram.endswith(b"\n") and datagram.count(b"\n") == 1
-        fields = datagram.decode()[:-1].split(" ")
-        out.append((fields[:4], zlib.decompress(base64.b64decode(fields[4])[:-1]).decode()))
-    return out
+def received(sock: socket.socket, count: int) -> list[onedsim.Message]:
+    """`count` messages, each a datagram within what UDP carries."""
+    messages = [onedsim.Message.decode(sock.recv(1 << 17)) for _ in range(count)]
+    assert all(m.size <= monitord.DATAGRAM for m in messages)
+    return messages
 
 
 def vm_record(vmid: int) -> str:
@@ -43,9 +38,9 @@ def vm_record(vmid: int) -> str:
 def test_a_small_payload_is_one_message(listener):
     sock, target = listener
     assert monitord.send("MONITOR_VM", True, -1, [vm_record(1), vm_record(2)], target) == 1
-    [(head, payload)] = received(sock, 1)
-    assert head == ["MONITOR_VM", "SUCCESS", "-1", "0"]
-    assert re.findall(r"VM=\[ID=(\d+),", payload) == ["1", "2"]
+    [message] = received(sock, 1)
+    assert message.header == ["MONITOR_VM", "SUCCESS", "-1", "0"]
+    assert re.findall(rb"VM=\[ID=(\d+),", message.payload) == [b"1", b"2"]
 
 
 def test_ten_thousand_vms_go_in_several_datagrams_each_of_whole_records(listener):
@@ -54,8 +49,8 @@ def test_ten_thousand_vms_go_in_several_datagrams_each_of_whole_records(listener
     sent = monitord.send("MONITOR_VM", True, -1, records, target)
     assert sent > 1
     messages = received(sock, sent)
-    assert all(head == ["MONITOR_VM", "SUCCESS", "-1", "0"] for head, _ in messages)
-    ids = [int(i) for _, payload in messages for i in re.findall(r"VM=\[ID=(\d+), MONITOR=\"[^\"]+\"\]", payload)]
+    assert all(m.header == ["MONITOR_VM", "SUCCESS", "-1", "0"] for m in messages)
+    ids = [int(i) for m in messages for i in re.findall(rb'VM=\[ID=(\d+), MONITOR="[^"]+"\]', m.payload)]
     assert ids == list(range(10_000))                          # every VM once, in order, none cut in two
 
 

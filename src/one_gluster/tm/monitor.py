@@ -13,6 +13,7 @@ from one_gluster.core.ds_request import read_ds_request
 from one_gluster.core.errors import DriverError
 from one_gluster.core.tm_request import TmCall
 from one_gluster.core.volume import MountedPath, Volume, require_mount, require_some_mount
+from one_gluster.tm.vm_listings import Key, VmListings, cache_path, key_of
 
 _DISK = re.compile(r"^disk\.(\d+)$")
 
@@ -22,22 +23,34 @@ def _mb(blocks: int) -> int:
     return sizes.ceil_mb(blocks * 512)
 
 
-def vm_disks(base: str) -> list[str]:
+def vm_disks(base: str, listings: VmListings) -> list[str]:
     """One `VM=[ID=<id>, MONITOR="<base64>"]` per VM directory with disks, as the qcow2 TM reports,
-    in VM id order. Each VM directory is listed once and each disk asked about once (the listings
-    carry entry types and, through FUSE's readdirplus, attributes), persistent disks' snapshot folders
-    are looked up in one listing of their image datastore, and the VM directories are read by a few
-    threads at once: each listing is a round trip to the bricks."""
+    in VM id order. A VM directory is listed only when it changed since `listings` last saw it (the
+    listing carries entry types and, through FUSE's readdirplus, attributes); each disk is asked about
+    once; persistent disks' snapshot folders are looked up in one listing of their image datastore;
+    and a few threads read the VM directories at once: each listing or stat is a round trip to the
+    bricks."""
     from concurrent.futures import ThreadPoolExecutor
 
-    with os.scandir(base) as entries:
-        vms = sorted((e.name for e in entries if e.name.isdigit() and e.is_dir(follow_symlinks=False)), key=int)
     images = _Listings()
     with ThreadPoolExecutor(THREADS) as workers:
-        return [r for r in workers.map(lambda vm: _vm_report(os.path.join(base, vm), images), vms) if r]
+        return [r for r in workers.map(lambda vm: _vm_report(base, *vm, images, listings), _vm_dirs(base)) if r]
 
 
 THREADS = 4      # VM directories read at once (more gain nothing on 2 cores: the bricks and client are busy)
+
+
+def _vm_dirs(base: str) -> list[tuple[str, Key]]:
+    """The VM directories of the system datastore `base`, in VM id order, with what tells a changed one."""
+    found = []
+    with os.scandir(base) as entries:
+        for entry in entries:
+            if entry.name.isdigit() and entry.is_dir(follow_symlinks=False):
+                try:
+                    found.append((entry.name, key_of(entry.stat(follow_symlinks=False))))
+                except FileNotFoundError:                # removed meanwhile
+                    pass
+    return sorted(found, key=lambda vm: int(vm[0]))
 
 
 class _Listings:
@@ -60,39 +73,46 @@ class _Listings:
         return entries.get(name)
 
 
-def _vm_report(vm_dir: str, images: _Listings) -> str:
-    """The VM= line of one VM directory ("" when it holds no disk)."""
-    try:
-        with os.scandir(vm_dir) as listing:
-            entries = {e.name: e for e in listing}
-    except (FileNotFoundError, NotADirectoryError):      # removed meanwhile
-        return ""
+def _vm_report(base: str, vm: str, key: Key, images: _Listings, listings: VmListings) -> str:
+    """The VM= line of VM directory `vm` ("" when it holds no disk)."""
+    vm_dir = os.path.join(base, vm)
+    names = listings.get(vm, key)
+    entries: dict[str, os.DirEntry] = {}
+    if names is None:
+        try:
+            with os.scandir(vm_dir) as listing:
+                entries = {e.name: e for e in listing if e.name.startswith("disk.")}
+            names = {name: os.readlink(e.path) if e.is_symlink() else None for name, e in entries.items()}
+        except (FileNotFoundError, NotADirectoryError):      # removed meanwhile
+            return ""
+        listings.put(vm, key, names)
     attrs = []
-    for name in sorted(entries):
+    for name in sorted(names):
         match = _DISK.match(name)
         if not match:
             continue
-        disk = entries[name]
-        if disk.is_symlink():                  # a persistent disk: its image, listed with its datastore
-            target = os.path.normpath(os.path.join(vm_dir, os.readlink(disk.path)))
-            image = images.entry(target)
-            if image is None:                  # a dangling link
-                continue
-            disk, snapshots = image, images.entry(snapshot_store.folder(target)) is not None
-        else:
-            snapshots = os.path.basename(snapshot_store.folder(disk.path)) in entries
+        path, target = os.path.join(vm_dir, name), names[name]
         try:
-            blocks = disk.stat().st_blocks
+            if target is not None:             # a persistent disk: its image, listed with its datastore
+                target = os.path.normpath(os.path.join(vm_dir, target))
+                image = images.entry(target)
+                if image is None:              # a dangling link
+                    continue
+                path, blocks = image.path, image.stat().st_blocks
+                snapshots = images.entry(snapshot_store.folder(target)) is not None
+            else:
+                blocks = (entries[name].stat() if name in entries else os.stat(path)).st_blocks
+                snapshots = os.path.basename(snapshot_store.folder(path)) in names
         except FileNotFoundError:              # removed meanwhile
             continue
         disk_id = match.group(1)
         attrs.append(f"DISK_SIZE = [ ID={disk_id}, SIZE={_mb(blocks)}]")
-        for snap, snap_blocks in _raw_snapshots(disk.path) if snapshots else ():
+        for snap, snap_blocks in _raw_snapshots(path) if snapshots else ():
             attrs.append(f"SNAPSHOT_SIZE = [ ID={snap}, DISK_ID={disk_id}, SIZE={_mb(snap_blocks)}]")
     if not attrs:
         return ""
     encoded = base64.b64encode((" ".join(attrs) + "\n").encode()).decode()
-    return f'VM=[ID={os.path.basename(vm_dir)}, MONITOR="{encoded}"]'
+    return f'VM=[ID={vm}, MONITOR="{encoded}"]'
 
 
 def _raw_snapshots(path: str) -> list[tuple[str, int]]:
@@ -114,8 +134,11 @@ def monitor(call: TmCall) -> str:
                             if ds.template.get("GLUSTER_VOLUME") else require_some_mount(base))
     usage = mounted.usage()
     if req.monitor_vm_disks:
+        listings = VmListings(cache_path(ds.id), mounted.path)
         try:
-            monitord.send("MONITOR_VM", True, -1, vm_disks(mounted.path))
+            records = vm_disks(mounted.path, listings)
+            listings.save()
+            monitord.send("MONITOR_VM", True, -1, records)
         except (DriverError, OSError) as exc:
             log.error(f"VM disk sizes not sent to monitord: {exc}")
     return usage
