@@ -7,17 +7,13 @@ On the plain test volume; oned's API answered by the loopback stand-in (see conf
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import os
-import re
 import shutil
-import socket
 import subprocess
 import tempfile
-import zlib
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Callable, Iterable, TypeVar
 
@@ -28,21 +24,28 @@ from one_gluster.core import sizes
 from support.drivers import Called, deploy, gluster_disk
 from support.images import MiB, make_raw, qemu_img
 from support.killing import STAGED
+from support.labs import unstick
 
 T = TypeVar("T")
 AT_ONCE = 20
+STUCK = 300
 
-# Out of the default run (`tests/run.sh -m extended tests/reliability/test_concurrency.py`): in a CI
-# run, after the rest of the suite, the brick of the test volume stopped answering for 42 s while 20
-# mkswap ran at once (the client's ping timeout disconnected it, did not reconnect, and left the
-# writers waiting on FUSE for good). To find out before it runs in CI again: docs/reliability.md.
-pytestmark = pytest.mark.extended
+# The snapshot and 50-VM tests are out of the default run, for its time (`tests/run.sh -m extended
+# tests/reliability/test_concurrency.py` runs them all).
 
 
-def at_once(calls: Iterable[Callable[[], T]]) -> list[T]:
-    """Run the calls together, AT_ONCE at a time; their results in order."""
-    with ThreadPoolExecutor(AT_ONCE) as workers:
-        return list(workers.map(lambda call: call(), list(calls)))
+@pytest.fixture
+def at_once(lab) -> Callable[[Iterable[Callable[[], T]]], list[T]]:
+    """Run calls together, AT_ONCE at a time; their results in order. Calls not done within STUCK
+    seconds fail the test with what the volume's client and brick were doing, once the mount's FUSE
+    connection is aborted so that they return: a hang on the volume does not hold the whole run."""
+    def run(calls: Iterable[Callable[[], T]]) -> list[T]:
+        with ThreadPoolExecutor(AT_ONCE) as workers:
+            futures = [workers.submit(call) for call in calls]
+            if wait(futures, timeout=STUCK).not_done:
+                pytest.fail(f"calls still running after {STUCK} s:\n{unstick(lab)}")
+            return [future.result() for future in futures]
+    return run
 
 
 def succeeded(results: list[Called]) -> None:
@@ -72,7 +75,7 @@ def image(ds, sources_dir) -> tuple[str, bytes]:
     return source, raw_digest(source)
 
 
-def test_twenty_clones_of_one_image_at_once(tm, image, vm_ids):
+def test_twenty_clones_of_one_image_at_once(at_once, tm, image, vm_ids):
     source, expected = image
     vms = [next(vm_ids) for _ in range(AT_ONCE)]
     for i, vmid in enumerate(vms):                       # half overlays, half full copies
@@ -91,7 +94,7 @@ def test_twenty_clones_of_one_image_at_once(tm, image, vm_ids):
     assert not any(tm.real(vmid).exists() for vmid in vms)
 
 
-def test_twenty_imports_into_one_datastore_at_once(ds, sources_dir):
+def test_twenty_imports_into_one_datastore_at_once(at_once, ds, sources_dir):
     raws = [make_raw(sources_dir / f"many-{i}.raw", 32 * MiB, {MiB * i: os.urandom(MiB)}) for i in range(AT_ONCE)]
     before = set(os.listdir(ds.directory))
     results = at_once(lambda raw=raw: ds.call("cp", onedsim.image(0, path=str(raw))) for raw in raws)
@@ -104,7 +107,8 @@ def test_twenty_imports_into_one_datastore_at_once(ds, sources_dir):
     assert set(os.listdir(ds.directory)) == before
 
 
-def test_twenty_snapshots_created_and_deleted_at_once(tm, image, vm_ids):
+@pytest.mark.extended
+def test_twenty_snapshots_created_and_deleted_at_once(at_once, tm, image, vm_ids):
     source, expected = image
     vms = [next(vm_ids) for _ in range(AT_ONCE)]
     for vmid in vms:
@@ -123,41 +127,15 @@ def test_twenty_snapshots_created_and_deleted_at_once(tm, image, vm_ids):
         shutil.rmtree(tm.real(vmid))
 
 
-@pytest.fixture
-def monitord(tmp_path):
-    """A UDP socket where monitord would listen, and the ONE_LOCATION whose monitord.conf names it."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    (tmp_path / "etc").mkdir()
-    (tmp_path / "etc" / "monitord.conf").write_text(
-        f'NETWORK = [\n    MONITOR_ADDRESS = "auto",\n    PORT = {sock.getsockname()[1]},\n    PUBKEY = ""\n]\n')
-    yield sock, tmp_path
-    sock.close()
-
-
 def monitored(tm, monitord) -> dict[int, dict[int, int]]:
     """What the TM monitor sends monitord: VM id -> disk id -> size in MB."""
-    sock, one_location = monitord
-    node = onedsim.datastore(tm.system_ds, f"{tm.location}/{tm.system_ds}", {"SHARED": "YES", "TYPE": "SYSTEM_DS"},
-                             name="gsys", ds_type=1)
-    stdin = onedsim.request(node, extra={"DATASTORE_LOCATION": tm.location.rstrip("/"), "MONITOR_VM_DISKS": "1"})
-    tm.ok("monitor", tm.system_ds, stdin=stdin, env={"ONE_LOCATION": str(one_location)})
-    found: dict[int, dict[int, int]] = {}
-    sock.settimeout(5)
-    try:
-        while True:
-            datagram = sock.recv(1 << 17)
-            sock.settimeout(0.3)
-            payload = zlib.decompress(base64.b64decode(datagram.split(b" ")[4])[:-1]).decode()
-            for vmid, monitor in re.findall(r'VM=\[ID=(\d+), MONITOR="([^"]+)"\]', payload):
-                text = base64.b64decode(monitor).decode()
-                found[int(vmid)] = {int(d): int(s) for d, s in re.findall(r"DISK_SIZE = \[ ID=(\d+), SIZE=(\d+)\]",
-                                                                          text)}
-    except socket.timeout:
-        return found
+    tm.ok("monitor", tm.system_ds, stdin=onedsim.system_monitor_request(tm.system_ds, tm.location, True),
+          env=monitord.env)
+    return monitord.vm_disks(wait=5)
 
 
-def test_fifty_vms_deployed_and_terminated_in_a_loop(tm, image, vm_ids, monitord):
+@pytest.mark.extended
+def test_fifty_vms_deployed_and_terminated_in_a_loop(at_once, tm, image, vm_ids, monitord):
     source, expected = image
     vms = [next(vm_ids) for _ in range(50)]
     for start in range(0, 50, AT_ONCE):

@@ -93,3 +93,25 @@ def fuse_client(mount_point: Path) -> tuple[int, str]:
         if args[0].endswith(b"glusterfs") and str(mount_point).encode() in args:
             return int(pid), " ".join(a.decode() for a in args)
     raise AssertionError(f"no glusterfs client for {mount_point}")
+
+
+def unstick(lab: labmod.Lab) -> str:
+    """Abort the FUSE connection of `lab`'s mount, whose requests do not return: each fails with ENOTCONN,
+    waking the processes waiting on it in uninterruptible sleep (the mount is dead after). Returns the
+    client's last warnings and what gluster says of the volume's bricks, for the failure report."""
+    parent, name = os.path.split(os.path.abspath(lab.mount_point))
+    mount_point = os.path.join(os.path.realpath(parent), name)      # not a stat of the mount: it hangs
+    device = next(line.split()[2] for line in Path("/proc/self/mountinfo").read_text().splitlines()
+                  if line.split()[4] == mount_point)
+    connections = Path("/sys/fs/fuse/connections")
+    if not any(connections.iterdir()):
+        subprocess.run(["mount", "-t", "fusectl", "fusectl", str(connections)], check=False)
+    (connections / device.split(":")[1] / "abort").write_text("1")
+    log = Path("/var/log/glusterfs", mount_point.strip("/").replace("/", "-") + ".log")
+    warnings = [line for line in log.read_text(errors="replace").splitlines() if "] W [" in line or "] E [" in line]
+    try:
+        bricks = subprocess.run(["gluster", "volume", "status", lab.volume], capture_output=True, text=True,
+                                timeout=120).stdout
+    except subprocess.TimeoutExpired:
+        bricks = "gluster volume status: no answer within 120 s"
+    return "\n".join([f"FUSE connection {device} of {mount_point} aborted", *warnings[-20:], bricks])

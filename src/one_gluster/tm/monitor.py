@@ -6,7 +6,8 @@ from __future__ import annotations
 import base64
 import os
 import re
-from typing import Optional
+import threading
+from typing import Iterator, Optional
 
 from one_gluster.core import log, monitord, sizes, snapshot_store
 from one_gluster.core.ds_request import read_ds_request
@@ -28,29 +29,36 @@ def vm_disks(base: str, listings: VmListings) -> list[str]:
     in VM id order. A VM directory is listed only when it changed since `listings` last saw it (the
     listing carries entry types and, through FUSE's readdirplus, attributes); each disk is asked about
     once; persistent disks' snapshot folders are looked up in one listing of their image datastore;
-    and a few threads read the VM directories at once: each listing or stat is a round trip to the
-    bricks."""
-    from concurrent.futures import ThreadPoolExecutor
+    and a few threads read the VM directories at once, each a round trip to the bricks or a few. They
+    keep pace with the listing of the datastore: a VM directory is read while the kernel still holds
+    what that listing said of it (for 1 s), or reaching its disks would cost a lookup of it first."""
+    from concurrent.futures import Future, ThreadPoolExecutor
 
     images = _Listings()
+    ahead = threading.BoundedSemaphore(AHEAD)
+    reports: list[tuple[int, Future]] = []
     with ThreadPoolExecutor(THREADS) as workers:
-        return [r for r in workers.map(lambda vm: _vm_report(base, *vm, images, listings), _vm_dirs(base)) if r]
+        for vm, key in _vm_dirs(base):
+            ahead.acquire()
+            report = workers.submit(_vm_report, base, vm, key, images, listings)
+            report.add_done_callback(lambda _: ahead.release())
+            reports.append((int(vm), report))
+    return [line for _, report in sorted(reports, key=lambda r: r[0]) if (line := report.result())]
 
 
 THREADS = 4      # VM directories read at once (more gain nothing on 2 cores: the bricks and client are busy)
+AHEAD = 16       # VM directories listed and not yet read, at most
 
 
-def _vm_dirs(base: str) -> list[tuple[str, Key]]:
-    """The VM directories of the system datastore `base`, in VM id order, with what tells a changed one."""
-    found = []
+def _vm_dirs(base: str) -> Iterator[tuple[str, Key]]:
+    """The VM directories of the system datastore `base` as its listing goes, with what tells a changed one."""
     with os.scandir(base) as entries:
         for entry in entries:
             if entry.name.isdigit() and entry.is_dir(follow_symlinks=False):
                 try:
-                    found.append((entry.name, key_of(entry.stat(follow_symlinks=False))))
+                    yield entry.name, key_of(entry.stat(follow_symlinks=False))
                 except FileNotFoundError:                # removed meanwhile
                     pass
-    return sorted(found, key=lambda vm: int(vm[0]))
 
 
 class _Listings:
