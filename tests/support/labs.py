@@ -4,8 +4,10 @@ bricks hold."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -97,21 +99,35 @@ def fuse_client(mount_point: Path) -> tuple[int, str]:
 
 def unstick(lab: labmod.Lab) -> str:
     """Abort the FUSE connection of `lab`'s mount, whose requests do not return: each fails with ENOTCONN,
-    waking the processes waiting on it in uninterruptible sleep (the mount is dead after). Returns the
-    client's last warnings and what gluster says of the volume's bricks, for the failure report."""
+    waking the processes waiting on it in uninterruptible sleep (the mount is dead after). First the
+    client and the bricks are asked for a statedump (their pending calls, in /var/run/gluster), for a
+    bug report. Returns where the dumps are, the client's last warnings and what gluster says of the
+    bricks, for the failure report."""
     parent, name = os.path.split(os.path.abspath(lab.mount_point))
     mount_point = os.path.join(os.path.realpath(parent), name)      # not a stat of the mount: it hangs
     device = next(line.split()[2] for line in Path("/proc/self/mountinfo").read_text().splitlines()
                   if line.split()[4] == mount_point)
+    dumps, before = Path("/var/run/gluster"), set(Path("/var/run/gluster").glob("*.dump.*"))
+    try:
+        client = fuse_client(Path(lab.mount_point))[0]
+        os.kill(client, signal.SIGUSR1)
+        time.sleep(2)                                               # the client writes its dump
+    except AssertionError:                                          # no client: nothing to dump
+        client = None
     connections = Path("/sys/fs/fuse/connections")
     if not any(connections.iterdir()):
         subprocess.run(["mount", "-t", "fusectl", "fusectl", str(connections)], check=False)
     (connections / device.split(":")[1] / "abort").write_text("1")
     log = Path("/var/log/glusterfs", mount_point.strip("/").replace("/", "-") + ".log")
-    warnings = [line for line in log.read_text(errors="replace").splitlines() if "] W [" in line or "] E [" in line]
+    warnings = [line for line in log.read_text(errors="replace").splitlines() if "] W [" in line or "] E [" in line
+                or "] C [" in line]
     try:
+        subprocess.run(["gluster", "--mode=script", "volume", "statedump", lab.volume], capture_output=True,
+                       timeout=120)
         bricks = subprocess.run(["gluster", "volume", "status", lab.volume], capture_output=True, text=True,
                                 timeout=120).stdout
     except subprocess.TimeoutExpired:
-        bricks = "gluster volume status: no answer within 120 s"
-    return "\n".join([f"FUSE connection {device} of {mount_point} aborted", *warnings[-20:], bricks])
+        bricks = "gluster volume statedump or status: no answer within 120 s"
+    new_dumps = sorted(str(p) for p in set(dumps.glob("*.dump.*")) - before)
+    return "\n".join([f"FUSE connection {device} of {mount_point} (client pid {client}) aborted",
+                      f"statedumps: {' '.join(new_dumps) or 'none written'}", *warnings[-20:], bricks])
