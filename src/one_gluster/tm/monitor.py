@@ -50,15 +50,16 @@ THREADS = 4      # VM directories read at once (more gain nothing on 2 cores: th
 AHEAD = 16       # VM directories listed and not yet read, at most
 
 
-def _vm_dirs(base: str) -> Iterator[tuple[str, Key]]:
-    """The VM directories of the system datastore `base` as its listing goes, with what tells a changed one."""
+def _vm_dirs(base: str) -> Iterator[tuple[str, Optional[Key]]]:
+    """The VM directories of the system datastore `base` as its listing goes, with what tells a changed
+    one (None when it cannot be told: the directory is listed)."""
     with os.scandir(base) as entries:
         for entry in entries:
             if entry.name.isdigit() and entry.is_dir(follow_symlinks=False):
                 try:
                     yield entry.name, key_of(entry.stat(follow_symlinks=False))
-                except FileNotFoundError:                # removed meanwhile
-                    pass
+                except OSError:
+                    yield entry.name, None
 
 
 class _Listings:
@@ -81,10 +82,10 @@ class _Listings:
         return entries.get(name)
 
 
-def _vm_report(base: str, vm: str, key: Key, images: _Listings, listings: VmListings) -> str:
+def _vm_report(base: str, vm: str, key: Optional[Key], images: _Listings, listings: VmListings) -> str:
     """The VM= line of VM directory `vm` ("" when it holds no disk)."""
     vm_dir = os.path.join(base, vm)
-    names = listings.get(vm, key)
+    names = listings.get(vm, key) if key else None
     entries: dict[str, os.DirEntry] = {}
     if names is None:
         try:
@@ -93,7 +94,8 @@ def _vm_report(base: str, vm: str, key: Key, images: _Listings, listings: VmList
             names = {name: os.readlink(e.path) if e.is_symlink() else None for name, e in entries.items()}
         except (FileNotFoundError, NotADirectoryError):      # removed meanwhile
             return ""
-        listings.put(vm, key, names)
+        if key:
+            listings.put(vm, key, names)
     attrs = []
     for name in sorted(names):
         match = _DISK.match(name)
