@@ -7,9 +7,8 @@ the datastore, which carries them) are those it was listed with: creating, remov
 disk changes its mtime. A directory changed within the last RACY seconds is not kept, so that a
 second change within one tick of the clock cannot hide behind the first. A change made from another
 machine is seen once the kernel's attribute cache of the directory expires (1 s): at the latest by the
-next run. The cache is only a
-shortcut: unreadable, unwritable or of another datastore, it is ignored and the monitor lists every
-directory.
+next run. The cache is only a shortcut: unreadable, unwritable or of another datastore, it is ignored
+and the monitor lists every directory.
 """
 
 from __future__ import annotations
