@@ -287,13 +287,14 @@ class Monitord:
         except socket.timeout:
             return found
 
+    def vms(self, wait: float = 10.0) -> dict[int, str]:
+        """The MONITOR_VM records that arrived: VM id -> its MONITOR attributes."""
+        return {vmid: attrs for message in self.messages(wait) for vmid, attrs in message.vms().items()}
+
     def vm_disks(self, wait: float = 10.0) -> dict[int, dict[int, int]]:
         """The MONITOR_VM records that arrived: VM id -> disk id -> DISK_SIZE in MB."""
-        found: dict[int, dict[int, int]] = {}
-        for message in self.messages(wait):
-            for vmid, attrs in message.vms().items():
-                found[vmid] = {int(d): int(s) for d, s in re.findall(r"DISK_SIZE = \[ ID=(\d+), SIZE=(\d+)\]", attrs)}
-        return found
+        return {vmid: {int(d): int(s) for d, s in re.findall(r"DISK_SIZE = \[ ID=(\d+), SIZE=(\d+)\]", attrs)}
+                for vmid, attrs in self.vms(wait).items()}
 
     def close(self) -> None:
         self.sock.close()

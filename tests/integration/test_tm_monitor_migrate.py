@@ -95,11 +95,6 @@ def listed(tm, monitord, tmp_path) -> set[int]:
             if os.path.dirname(os.path.realpath(path)) == system and os.path.basename(path).isdigit()}
 
 
-def reported(monitord) -> dict[int, str]:
-    """VM id -> the MONITOR attributes of the messages monitord got."""
-    return {vmid: attrs for message in monitord.messages() for vmid, attrs in message.vms().items()}
-
-
 def test_monitor_lists_again_only_the_vm_directories_that_changed(tm, source, monitord, vm_ids, tmp_path):
     vms = [next(vm_ids) for _ in range(3)]
     for vmid in vms:
@@ -107,7 +102,7 @@ def test_monitor_lists_again_only_the_vm_directories_that_changed(tm, source, mo
         tm.ok("clone", f"vm:{source}", tm.disk(vmid, 0), vmid, 101)
     time.sleep(vm_listings.RACY + 0.5)                 # a directory changed within RACY s is listed again
     listed(tm, monitord, tmp_path)                     # the run that keeps what it listed
-    first = reported(monitord)
+    first = monitord.vms()
     assert all(first[vmid] == f"DISK_SIZE = [ ID=0, SIZE={du(tm.real(vmid, 0))}]\n" for vmid in vms)
     with open(tm.real(vms[0], 0), "r+b") as disk:      # a disk grows; its directory is as it was
         disk.seek(16 * MiB)
@@ -115,7 +110,7 @@ def test_monitor_lists_again_only_the_vm_directories_that_changed(tm, source, mo
     tm.ok("mkswap", 16, tm.disk(vms[1], 1), vms[1], 100)
     shutil.rmtree(tm.real(vms[2]))
     assert vms[1] in listed(tm, monitord, tmp_path)
-    reports = reported(monitord)
+    reports = monitord.vms()
     assert reports[vms[0]] == f"DISK_SIZE = [ ID=0, SIZE={du(tm.real(vms[0], 0))}]\n"
     assert du(tm.real(vms[0], 0)) >= 5
     assert reports[vms[1]] == (f"DISK_SIZE = [ ID=0, SIZE={du(tm.real(vms[1], 0))}] "
@@ -123,7 +118,7 @@ def test_monitor_lists_again_only_the_vm_directories_that_changed(tm, source, mo
     assert vms[2] not in reports
     time.sleep(vm_listings.RACY + 0.5)
     assert vms[0] not in listed(tm, monitord, tmp_path)             # as it was: its disk asked, not its listing
-    assert reported(monitord)[vms[0]] == f"DISK_SIZE = [ ID=0, SIZE={du(tm.real(vms[0], 0))}]\n"
+    assert monitord.vms()[vms[0]] == f"DISK_SIZE = [ ID=0, SIZE={du(tm.real(vms[0], 0))}]\n"
 
 
 def vm_document(vmid: int, *tms: str) -> bytes:
